@@ -29,3 +29,20 @@ class ImageRejected(ValueError):
         super().__init__(f"{reason.value}: {detail}" if detail else reason.value)
         self.reason = reason
         self.detail = detail
+
+
+class Busy(RuntimeError):
+    """Raised when the inference queue is full; the caller should answer "busy, try again soon".
+
+    Raised by :class:`inference.runner.InferenceRunner` instead of queueing more work.
+
+    Attributes:
+        pending: jobs queued or running when the request was refused (0 when unknown).
+        max_pending: the runner's limit (0 when unknown).
+    """
+
+    def __init__(self, pending: int = 0, max_pending: int = 0) -> None:
+        super().__init__(f"inference queue full ({pending}/{max_pending} jobs)" if max_pending
+                         else "inference queue full")
+        self.pending = pending
+        self.max_pending = max_pending

@@ -4,8 +4,8 @@
 CREATE TABLE taxa (
     scientific_name  TEXT PRIMARY KEY,          -- e.g. 'Caretta caretta', 'Thamnophis', 'Hydrophiinae'
     common_name      TEXT NOT NULL,             -- standard English name, e.g. 'Loggerhead sea turtle'
-    rank             TEXT NOT NULL CHECK (rank IN ('species', 'genus', 'subfamily', 'family')),
-    genus            TEXT,                      -- genus (for species rows); NULL for higher ranks
+    rank             TEXT NOT NULL CHECK (rank IN ('subspecies', 'species', 'genus', 'subfamily', 'family')),
+    genus            TEXT,                      -- genus (for species and subspecies rows); NULL for higher ranks
     subfamily        TEXT,                      -- subfamily where one is in common use, else NULL
     family           TEXT NOT NULL,             -- family, e.g. 'Cheloniidae'
     reptile_type     TEXT NOT NULL CHECK (reptile_type IN ('crocodilian', 'lizard', 'snake', 'turtle')),

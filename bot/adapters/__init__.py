@@ -1,0 +1,1 @@
+"""Thin platform adapters: platform events → core calls → platform messages."""

@@ -1,0 +1,128 @@
+"""``reptile-museum`` console script: ``run``, ``identify`` and ``species`` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.adapters.text_render import render_text
+from bot.core.lookup import lookup_species
+from bot.logging_setup import setup_logging
+from bot.services import Services, open_services
+from bot.settings import Settings
+
+log = logging.getLogger("reptile_museum")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="reptile-museum", description="Reptile Museum chatbot.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bots (or a terminal chat when no token is set)")
+    ident = sub.add_parser("identify", help="identify photos and print their cards")
+    ident.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    ident.add_argument("--json", action="store_true", help="one JSON object per line")
+    sp = sub.add_parser("species", help="look up a reptile by name")
+    sp.add_argument("name", nargs="*", help="common or scientific name (fuzzy)")
+    sp.add_argument("--list", action="store_true", help="list every taxon in the database")
+    return p
+
+
+async def _identify_one(services: Services, path: Path, as_json: bool) -> tuple[str, bool]:
+    """Return (output text, ok) for one photo; never raises for a bad file."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(services.settings.max_image_bytes + 1)
+    except OSError as exc:
+        err = f"cannot read file: {exc.strerror or exc.__class__.__name__}"
+        return (json.dumps({"path": str(path), "error": err}) if as_json else f"{path}: {err}"), False
+    outcome = await services.identify.identify(data)
+    ident = outcome.identification
+    if not as_json:
+        return f"== {path}\n{render_text(outcome.card)}\n", ident is not None
+    if ident is None:
+        return json.dumps({"path": str(path), "error": outcome.card.body}, ensure_ascii=False), False
+    top = []
+    for s in ident.top:
+        taxon = await services.species.get(s.scientific_name)
+        top.append({
+            "scientific_name": s.scientific_name,
+            "common_name": taxon.common_name if taxon else None,
+            "rank": s.rank,
+            "confidence": round(s.confidence, 4),
+        })
+    first = await services.species.get(ident.top[0].scientific_name) if ident.top else None
+    obj = {
+        "path": str(path),
+        "is_reptile": ident.is_reptile,
+        "reptile_probability": round(ident.reptile_probability, 4),
+        "type": ident.reptile_type,
+        "type_confidence": round(ident.type_confidence, 4),
+        "confident": ident.confident,
+        "top": top,
+        "venom": first.venom if (first and ident.is_reptile) else None,
+        "non_reptile_kind": ident.non_reptile_kind,
+        "model": ident.model,
+        "elapsed_ms": round(ident.elapsed_ms, 1),
+    }
+    return json.dumps(obj, ensure_ascii=False), True
+
+
+async def _cmd_identify(settings: Settings, photos: list[Path], as_json: bool) -> int:
+    services = await open_services(settings)
+    failed = 0
+    try:
+        for path in photos:
+            text, ok = await _identify_one(services, path, as_json)
+            print(text, flush=True)
+            failed += not ok
+    finally:
+        await services.close()
+    return 1 if failed else 0
+
+
+async def _cmd_species(settings: Settings, name: str, list_all: bool) -> int:
+    from bot.core.species import SpeciesRepository
+
+    species = await SpeciesRepository.open(settings.species_db_path)
+    try:
+        if list_all:
+            for t in species.taxa:
+                print(f"{t.scientific_name}\t{t.common_name}\t{t.rank}\t{t.reptile_type}\t{t.iucn_category}")
+            return 0
+        print(render_text(await lookup_species(species, name)))
+        return 0
+    finally:
+        await species.close()
+
+
+async def _cmd_run(settings: Settings) -> int:
+    from bot.platforms import run_platforms
+
+    return await run_platforms(settings)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point. Returns the process exit status (0 ok, 1 some input failed, 2 setup error)."""
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    setup_logging(settings)
+    try:
+        if args.command == "identify":
+            return asyncio.run(_cmd_identify(settings, args.photos, args.json))
+        if args.command == "species":
+            return asyncio.run(_cmd_species(settings, " ".join(args.name), args.list))
+        return asyncio.run(_cmd_run(settings))
+    except FileNotFoundError as exc:
+        print(f"reptile-museum: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Identify a photo and turn the answer into a fact card (platform-neutral)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.core import messages as m
+from bot.core.card import FactCard
+from bot.core.cards import not_reptile_card, problem_card, rejected_card, reptile_card
+from bot.core.species import SpeciesRepository
+from inference.errors import Busy, ImageRejected, RejectReason
+from inference.types import Identification
+
+log = logging.getLogger(__name__)
+
+
+class PhotoIdentifier(Protocol):
+    """Anything that turns image bytes into an :class:`Identification` off the event loop.
+
+    Implemented by :class:`inference.runner.InferenceRunner`. Raises :class:`ImageRejected` for bad
+    input and :class:`Busy` when its queue is full.
+    """
+
+    async def identify(self, data: bytes) -> Identification: ...
+
+
+@dataclass(frozen=True, slots=True)
+class IdentifyOutcome:
+    """The reply card and, when the model ran, its raw identification."""
+
+    card: FactCard
+    identification: Identification | None = None
+
+
+#: MIME types that are never photos, whatever the file says; used before downloading.
+_IMAGE_MIME_PREFIX = "image/"
+_GENERIC_MIME = {"application/octet-stream", "binary/octet-stream", ""}
+
+
+class IdentifyService:
+    """Photo → identification → fact card, with kind answers for every failure.
+
+    Args:
+        identifier: runs decode + inference in a bounded worker pool.
+        species: the species repository.
+        max_bytes: largest accepted upload in bytes (the ``MAX_IMAGE_BYTES`` setting).
+    """
+
+    def __init__(self, identifier: PhotoIdentifier, species: SpeciesRepository, max_bytes: int) -> None:
+        self.identifier = identifier
+        self.species = species
+        self.max_bytes = max_bytes
+
+    def precheck(self, size: int | None, mime_type: str | None = None) -> FactCard | None:
+        """Check an attachment's declared size (bytes) and MIME type *before* downloading it.
+
+        Returns a problem card to send instead of downloading, or ``None`` when it may be fetched.
+        A missing size or a generic MIME type passes: the decoder checks the real bytes.
+        """
+        if size is not None and size > self.max_bytes:
+            return problem_card(m.too_large_text(self.max_bytes))
+        mime = (mime_type or "").split(";")[0].strip().lower()
+        if mime and mime not in _GENERIC_MIME and not mime.startswith(_IMAGE_MIME_PREFIX):
+            return rejected_card(RejectReason.NOT_AN_IMAGE)
+        if mime == "image/svg+xml":
+            return rejected_card(RejectReason.UNSUPPORTED)
+        return None
+
+    async def identify(self, data: bytes) -> IdentifyOutcome:
+        """Identify one photo. Never raises for bad input: every failure becomes a kind card."""
+        if len(data) > self.max_bytes:
+            return IdentifyOutcome(problem_card(m.too_large_text(self.max_bytes)))
+        try:
+            ident = await self.identifier.identify(data)
+        except ImageRejected as exc:
+            log.info("image rejected: %s", exc.reason.value)
+            return IdentifyOutcome(rejected_card(exc.reason, self.max_bytes))
+        except Busy:
+            log.warning("inference queue full; answered busy")
+            return IdentifyOutcome(problem_card(m.BUSY_TEXT))
+        except Exception:
+            log.exception("identification failed")
+            return IdentifyOutcome(problem_card(m.ERROR_TEXT))
+        return IdentifyOutcome(await self.card_for(ident), ident)
+
+    async def card_for(self, ident: Identification) -> FactCard:
+        """The fact card for a model answer (reptile or not)."""
+        if not ident.is_reptile or not ident.top:
+            return not_reptile_card(ident)
+        top = await self.species.get(ident.top[0].scientific_name)
+        if top is None:  # the model can output a taxon the database lacks only through a packaging bug
+            log.error("taxon %s missing from the species database", ident.top[0].scientific_name)
+            return problem_card(m.ERROR_TEXT)
+        others = [t for s in ident.top[1:] if (t := await self.species.get(s.scientific_name))]
+        members = await self.species.members(top) if top.is_group else None
+        return reptile_card(ident, top, others, members)

@@ -1,0 +1,109 @@
+"""Kind, child-friendly texts used by every platform. Plain text: adapters escape and format."""
+
+from __future__ import annotations
+
+from inference.errors import RejectReason
+
+BOT_NAME = "Reptile Museum"
+
+TYPE_EMOJI: dict[str, str] = {"crocodilian": "🐊", "lizard": "🦎", "snake": "🐍", "turtle": "🐢"}
+
+#: IUCN Red List categories (IUCN 2012, Red List Categories and Criteria v3.1), plus our "unknown".
+IUCN_NAMES: dict[str, str] = {
+    "LC": "Least Concern",
+    "NT": "Near Threatened",
+    "VU": "Vulnerable",
+    "EN": "Endangered",
+    "CR": "Critically Endangered",
+    "EW": "Extinct in the Wild",
+    "EX": "Extinct",
+    "DD": "Data Deficient",
+    "NE": "Not Evaluated",
+    "unknown": "unknown",
+}
+
+RANK_WORDS: dict[str, str] = {
+    "genus": "genus",
+    "subfamily": "subfamily",
+    "family": "family",
+}
+
+PHOTO_TIPS: tuple[str, ...] = (
+    "Get the whole animal in the picture, as big as you can.",
+    "Use good light and hold the camera still.",
+    "One animal per photo works best.",
+)
+
+HELP_TEXT = (
+    "Hi! I'm the Reptile Museum bot. 🦎🐍🐢🐊\n"
+    "Send me a photo of a reptile and I'll tell you what it is: its name, where it lives, what it eats, "
+    "whether it is endangered, a fun fact, and a warning if it might be venomous.\n\n"
+    "Commands:\n"
+    "/species NAME - look up a reptile by name (for example /species komodo)\n"
+    "/help - show this message\n\n"
+    "Remember: never touch a wild reptile. Keep away and tell an adult!"
+)
+
+GROUP_HELP_EXTRA = "In a group, reply to a photo with /reptile (or /identify) and I'll look at it."
+
+WARN_VENOMOUS = (
+    "This animal may be venomous! Do not touch it, keep well away, and tell an adult straight away."
+)
+WARN_MILD = (
+    "This animal has a mild venom. Don't touch or pick it up; keep away and tell an adult if you see one."
+)
+WARN_UNKNOWN_SNAKE = (
+    "I don't know if this one is venomous. Never touch a snake you don't know: keep away and tell an adult."
+)
+WARN_CROCODILIAN = (
+    "Not venomous, but very strong with a dangerous bite. Always watch from far away!"
+)
+
+
+def warn_lookalike(common_name: str) -> str:
+    """Caution for a harmless-looking answer when a venomous candidate is among the top guesses."""
+    return (
+        f"Be careful: it could also be a venomous animal, like the {common_name}. "
+        "Never touch a reptile you don't know: keep away and tell an adult."
+    )
+
+
+REJECT_TEXT: dict[RejectReason, str] = {
+    RejectReason.EMPTY: "That file is empty, so there's nothing for me to look at. Please send a photo!",
+    RejectReason.TOO_LARGE: "That file is too big for me. Please send it as a normal photo instead.",
+    RejectReason.NOT_AN_IMAGE: (
+        "That doesn't look like a picture I can open. Please send a photo (JPEG, PNG, WebP, GIF or HEIC)."
+    ),
+    RejectReason.UNSUPPORTED: (
+        "I can't read that kind of picture. Please send a normal photo (JPEG, PNG, WebP, GIF or HEIC)."
+    ),
+    RejectReason.CORRUPT: (
+        "That picture seems broken or cut off, so I couldn't open it. Could you try sending it again?"
+    ),
+    RejectReason.TOO_MANY_PIXELS: (
+        "That picture is enormous! Please send a smaller version; a normal phone photo is perfect."
+    ),
+    RejectReason.TOO_SMALL: "That picture is too tiny for me to see anything. Please send a bigger photo.",
+}
+
+BUSY_TEXT = "I'm busy looking at lots of photos right now. Please try again in a minute!"
+ERROR_TEXT = "Oops, something went wrong on my side. Please try again in a little while."
+NO_PHOTO_TEXT = "Please send me a photo of a reptile, and I'll tell you what it is!"
+GROUP_NO_PHOTO_TEXT = "Reply to a photo with /reptile and I'll tell you what reptile it is!"
+SPECIES_USAGE_TEXT = "Tell me a name to look up, for example: /species komodo dragon"
+
+
+def too_large_text(limit_bytes: int) -> str:
+    """The too-large message with the limit in megabytes (1 MB = 1,048,576 bytes)."""
+    return (
+        f"That file is too big for me (the limit is {limit_bytes / 1048576:.0f} MB). "
+        "Please send it as a normal photo instead."
+    )
+
+
+def not_found_text(query: str, suggestions: list[str]) -> str:
+    """Reply for a /species search with no good match."""
+    text = f"I couldn't find a reptile called “{query[:80]}” in the museum."
+    if suggestions:
+        text += " Did you mean: " + ", ".join(suggestions) + "?"
+    return text

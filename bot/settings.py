@@ -1,0 +1,52 @@
+"""Settings read from the environment or a ``.env`` file (pydantic-settings).
+
+Every setting is documented in ``config.example.env``. Tokens are :class:`pydantic.SecretStr`, so they
+never appear in ``repr()``, logs or exception text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Repository root: the default home of the model and the species database.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Environment variable names are the field names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_listen: str = "0.0.0.0"  # noqa: S104 - only used in webhook mode
+    telegram_webhook_port: int = Field(8443, ge=1, le=65535)
+    telegram_webhook_secret: SecretStr | None = None
+
+    discord_bot_token: SecretStr | None = None
+    discord_guild_id: int | None = None
+
+    model_path: Path = PROJECT_ROOT / "inference" / "models" / "efficientnet_lite0.onnx"
+    species_db_path: Path = PROJECT_ROOT / "species.sqlite"
+    state_db_path: Path = PROJECT_ROOT / "state.sqlite"
+
+    max_image_bytes: int = Field(15 * 1024 * 1024, ge=1024, description="largest accepted upload, bytes")
+    max_image_pixels: int = Field(40_000_000, ge=10_000, description="largest width*height decoded")
+    inference_workers: int = Field(2, ge=1, le=16, description="threads running decode + inference")
+    inference_queue: int = Field(32, ge=1, description="photos queued or running before 'busy'")
+    onnx_threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads per call")
+
+    log_level: str = "INFO"
+
+    def has_telegram(self) -> bool:
+        """True when a non-empty Telegram token is configured."""
+        return bool(self.telegram_bot_token and self.telegram_bot_token.get_secret_value().strip())
+
+    def has_discord(self) -> bool:
+        """True when a non-empty Discord token is configured."""
+        return bool(self.discord_bot_token and self.discord_bot_token.get_secret_value().strip())

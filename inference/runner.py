@@ -1,0 +1,108 @@
+"""Run identifications off the event loop in a bounded thread pool."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from inference.errors import Busy
+from inference.preprocess import ImageLimits
+from inference.types import Identification
+
+
+class Identifier(Protocol):
+    """Anything with ``identify(data, limits) -> Identification`` (e.g. ReptileClassifier)."""
+
+    def identify(self, data: bytes, limits: ImageLimits | None = None) -> Identification:
+        """Decode and identify one photo; may raise ImageRejected."""
+        ...
+
+
+class InferenceRunner:
+    """Bounded async front-end to a (thread-safe) classifier.
+
+    At most ``max_workers`` identifications run at once, and at most ``max_pending`` are admitted
+    (running + waiting for a worker). A call beyond that raises :class:`~inference.errors.Busy`
+    immediately instead of growing an unbounded queue of photos in memory.
+
+    Args:
+        classifier: the object doing the work (its ``identify`` is called in a worker thread).
+        max_workers: worker threads (>= 1). On the 2-core target use 2 with
+            ``intra_op_num_threads=1`` in the classifier.
+        workers: alias of ``max_workers`` (wins when given).
+        max_pending: admitted jobs limit (>= max_workers).
+        limits: decoding limits passed to ``classifier.identify``; ``None`` = the classifier's own.
+
+    Raises:
+        ValueError: invalid sizes.
+    """
+
+    def __init__(
+        self,
+        classifier: Identifier,
+        *,
+        max_workers: int = 2,
+        workers: int | None = None,
+        max_pending: int = 8,
+        limits: ImageLimits | None = None,
+    ) -> None:
+        if workers is not None:
+            max_workers = workers
+        if max_workers < 1:
+            raise ValueError("max_workers must be >= 1")
+        if max_pending < max_workers:
+            raise ValueError("max_pending must be >= max_workers")
+        self._classifier = classifier
+        self._limits = limits
+        self._max_pending = max_pending
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="inference")
+
+    @property
+    def pending(self) -> int:
+        """Jobs currently admitted (queued or running)."""
+        return self._pending
+
+    @property
+    def max_pending(self) -> int:
+        """The admission limit."""
+        return self._max_pending
+
+    async def identify(self, data: bytes) -> Identification:
+        """Identify one photo in a worker thread.
+
+        Raises:
+            Busy: ``max_pending`` jobs are already admitted.
+            ImageRejected: from the classifier (bad input).
+            RuntimeError: the runner is closed.
+        """
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("InferenceRunner is closed")
+            if self._pending >= self._max_pending:
+                raise Busy(self._pending, self._max_pending)
+            self._pending += 1
+        try:
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(self._pool, self._classifier.identify, data, self._limits)
+            # If the awaiting task is cancelled the thread still finishes its job; keep the slot
+            # until it really does, so the bound holds for threads too.
+            future.add_done_callback(lambda _f: self._release())
+        except BaseException:
+            self._release()
+            raise
+        return await future
+
+    def _release(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    def close(self, *, wait: bool = True) -> None:
+        """Refuse new work and shut the pool down (``wait``: let running jobs finish first)."""
+        with self._lock:
+            self._closed = True
+        self._pool.shutdown(wait=wait, cancel_futures=True)
