@@ -91,6 +91,17 @@ ERROR_TEXT = "Oops, something went wrong on my side. Please try again in a littl
 NO_PHOTO_TEXT = "Please send me a photo of a reptile, and I'll tell you what it is!"
 GROUP_NO_PHOTO_TEXT = "Reply to a photo with /reptile and I'll tell you what reptile it is!"
 SPECIES_USAGE_TEXT = "Tell me a name to look up, for example: /species komodo dragon"
+NO_IMAGE_IN_MESSAGE_TEXT = (
+    "I couldn't find a picture in that message. Pick a message with a photo of a reptile in it!"
+)
+DOWNLOAD_FAILED_TEXT = "I couldn't fetch that picture. Could you try again in a moment?"
+MOVING_MEDIA_TEXT = (
+    "GIFs and videos move too much for me! Please send a still photo of a reptile instead."
+)
+PRIVATE_TEXT_HINT = (
+    "Send me a photo of a reptile and I'll tell you what it is! "
+    "You can also look one up by name, for example: /species komodo. Type /help to see more."
+)
 
 
 def too_large_text(limit_bytes: int) -> str:

@@ -1,0 +1,290 @@
+"""Discord command callbacks: ``/reptile``, the "Identify reptile" message context menu, ``/species``
+(with autocomplete) and ``/help``. Thin: every answer is a core fact card rendered by :mod:`.render`.
+
+Answer flow for a photo (Discord allows 3 seconds for the first answer):
+
+1. check the attachment's declared size and content type *before* downloading
+   (:meth:`~bot.core.identify.IdentifyService.precheck`); a refusal is an ephemeral reply at once;
+2. otherwise defer with "thinking…", download at most ``MAX_IMAGE_BYTES``, identify off the loop;
+3. edit the "thinking…" message into the fact-card embed. A problem found only after downloading
+   (a file that says it is an image but is not, busy, an error) matters to the sender only: the
+   thinking message is deleted and the kind answer is sent as an ephemeral follow-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+import aiohttp
+import discord
+from discord import app_commands
+
+from bot.adapters.discord.render import render_embed
+from bot.core import messages as m
+from bot.core.card import CardKind, FactCard
+from bot.core.cards import problem_card
+from bot.core.lookup import lookup_species
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+CONTEXT_MENU_NAME = "Identify reptile"
+#: Discord allows at most 25 autocomplete choices, names and values up to 100 characters.
+AUTOCOMPLETE_MAX = 25
+CHOICE_MAX = 100
+#: File name endings treated as pictures when an attachment has no content type.
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".heic", ".heif", ".bmp", ".tif", ".tiff"}
+)
+#: Embed types that carry a picture (a link preview of an image, a GIF, a rich/article preview).
+_PICTURE_EMBEDS = frozenset({"image", "gifv", "rich", "article", "link"})
+
+HELP_TEXT = (
+    "Hi! I'm the Reptile Museum bot. 🦎🐍🐢🐊 I tell you what reptile is in a photo: its name, where "
+    "it lives, what it eats, whether it is endangered, a fun fact, and a warning if it might be venomous.\n\n"
+    "**/reptile** `photo:` — attach a photo and I'll identify it.\n"
+    f"**Right-click a message → Apps → {CONTEXT_MENU_NAME}** — I'll look at the photo in that message.\n"
+    "**/species** `name:` — look up a reptile by name (start typing and pick one).\n"
+    "**/help** — show this message.\n\n"
+    "Remember: never touch a wild reptile. Keep away and tell an adult!"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSource:
+    """Where a picture is, and what Discord says about it before we download it."""
+
+    url: str
+    size: int | None
+    content_type: str | None
+    filename: str = ""
+
+
+class FetchTooLarge(Exception):
+    """The download went past the byte limit."""
+
+
+class FetchFailed(Exception):
+    """The picture could not be downloaded."""
+
+
+class ImageFetcher:
+    """Downloads pictures from Discord's CDN with a byte cap and a timeout (one shared aiohttp session).
+
+    Args:
+        timeout_s: total time allowed for one download.
+    """
+
+    def __init__(self, timeout_s: float = 20.0) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def fetch(self, url: str, max_bytes: int) -> bytes:
+        """The body at ``url``, at most ``max_bytes`` bytes.
+
+        Raises:
+            FetchTooLarge: when the body (or its declared length) is larger than ``max_bytes``.
+            FetchFailed: on a network error, a timeout or a non-200 status.
+        """
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise FetchFailed(f"unsupported URL scheme in {url[:40]!r}")
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        try:
+            async with self._session.get(url, allow_redirects=False) as resp:
+                if resp.status != 200:
+                    raise FetchFailed(f"HTTP {resp.status}")
+                if resp.content_length is not None and resp.content_length > max_bytes:
+                    raise FetchTooLarge(f"{resp.content_length} bytes")
+                data = bytearray()
+                async for chunk in resp.content.iter_chunked(64 * 1024):
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise FetchTooLarge(f"more than {max_bytes} bytes")
+                return bytes(data)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise FetchFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _looks_like_image(att: discord.Attachment) -> bool:
+    if att.content_type:
+        return att.content_type.lower().startswith("image/")
+    return PurePosixPath(att.filename.lower()).suffix in IMAGE_SUFFIXES
+
+
+def source_from_attachment(att: discord.Attachment) -> ImageSource:
+    """The attachment's URL with the size and content type Discord declares for it."""
+    return ImageSource(att.url, att.size, att.content_type, att.filename)
+
+
+def _embed_picture(embed: discord.Embed) -> ImageSource | None:
+    # Only Discord's media proxy URL is fetched: an embed's original URL can point anywhere.
+    if embed.type not in _PICTURE_EMBEDS:
+        return None
+    for media in (embed.image, embed.thumbnail):
+        if media.proxy_url:
+            return ImageSource(media.proxy_url, None, None)
+    return None
+
+
+def find_message_image(message: discord.Message) -> ImageSource | None:
+    """The first picture attached to (or embedded in, or forwarded with) ``message``.
+
+    Falls back to the first attachment of any kind, so a message with only a PDF gets the kind
+    "that's not a picture" answer; ``None`` when the message has no attachment or picture at all.
+    """
+    attachments = list(message.attachments)
+    embeds = list(message.embeds)
+    for snapshot in getattr(message, "message_snapshots", None) or ():
+        attachments += list(snapshot.attachments)
+        embeds += list(snapshot.embeds)
+    for att in attachments:
+        if _looks_like_image(att):
+            return source_from_attachment(att)
+    for embed in embeds:
+        found = _embed_picture(embed)
+        if found is not None:
+            return found
+    return source_from_attachment(attachments[0]) if attachments else None
+
+
+class DiscordHandlers:
+    """The command callbacks, bound to the shared services.
+
+    Args:
+        services: the shared services (species repository, identify service, settings).
+        fetcher: downloads pictures with a byte cap.
+    """
+
+    def __init__(self, services: Services, fetcher: ImageFetcher) -> None:
+        self.services = services
+        self.fetcher = fetcher
+
+    # ------------------------------------------------------------------ commands
+    async def reptile(self, interaction: discord.Interaction, photo: discord.Attachment) -> None:
+        """``/reptile photo:`` — identify the attached picture."""
+        await self.identify_source(interaction, source_from_attachment(photo))
+
+    async def identify_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """Message context menu "Identify reptile" — identify the first picture in ``message``."""
+        source = find_message_image(message)
+        if source is None:
+            await self.send_private(interaction, problem_card(m.NO_IMAGE_IN_MESSAGE_TEXT, tips=m.PHOTO_TIPS))
+            return
+        await self.identify_source(interaction, source)
+
+    async def species(self, interaction: discord.Interaction, name: str) -> None:
+        """``/species name:`` — the fact card of a taxon (public), or a private "not found"."""
+        card = await lookup_species(self.services.species, name)
+        if card.kind is CardKind.PROBLEM:
+            await self.send_private(interaction, card)
+        else:
+            await interaction.response.send_message(embed=render_embed(card))
+
+    async def species_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """Up to 25 names matching what the user has typed, common and scientific."""
+        choices = []
+        for taxon in self.services.species.autocomplete(current[:CHOICE_MAX], limit=AUTOCOMPLETE_MAX):
+            label = f"{taxon.common_name} ({taxon.scientific_name})"
+            if len(label) > CHOICE_MAX:
+                label = label[: CHOICE_MAX - 1] + "…"
+            choices.append(app_commands.Choice(name=label, value=taxon.scientific_name[:CHOICE_MAX]))
+        return choices
+
+    async def help(self, interaction: discord.Interaction) -> None:
+        """``/help`` — what the bot does (ephemeral: it only matters to the one who asked)."""
+        embed = discord.Embed(title="🦎 Reptile Museum", description=HELP_TEXT, colour=0x43A047)
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    # ------------------------------------------------------------------ photo flow
+    async def identify_source(self, interaction: discord.Interaction, source: ImageSource) -> None:
+        """Precheck, defer, download, identify, answer (see the module docstring)."""
+        identify = self.services.identify
+        refusal = identify.precheck(source.size, source.content_type)
+        if refusal is not None:
+            await self.send_private(interaction, refusal)
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            data = await self.fetcher.fetch(source.url, identify.max_bytes)
+        except FetchTooLarge:
+            card = problem_card(m.too_large_text(identify.max_bytes))
+        except FetchFailed as exc:
+            log.warning("download failed: %s", exc)
+            card = problem_card(m.DOWNLOAD_FAILED_TEXT)
+        else:
+            card = (await identify.identify(data)).card
+        if card.kind is CardKind.PROBLEM:
+            await self.send_private(interaction, card)
+        else:
+            await interaction.edit_original_response(embed=render_embed(card))
+
+    async def send_private(self, interaction: discord.Interaction, card: FactCard) -> None:
+        """Answer with ``card`` so that only the sender sees it.
+
+        Before any answer this is an ephemeral reply. After a public "thinking…" defer, Discord keeps
+        the first follow-up public, so the thinking message is deleted first and the card goes in an
+        ephemeral follow-up; if that fails, the thinking message is edited instead.
+        """
+        embed = render_embed(card)
+        if not interaction.response.is_done():
+            await interaction.response.send_message(embed=embed, ephemeral=True)
+            return
+        try:
+            await interaction.delete_original_response()
+            await interaction.followup.send(embed=embed, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.warning("ephemeral follow-up failed (%s); editing the original answer", exc)
+            await interaction.edit_original_response(embed=embed)
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Log any failure of a command and tell the sender kindly; never raises."""
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error("Discord command %s failed", command, exc_info=error)
+        try:
+            await self.send_private(interaction, problem_card(m.ERROR_TEXT))
+        except Exception:
+            log.warning("could not tell the user about the failure of %s", command, exc_info=True)
+
+
+def register_commands(tree: app_commands.CommandTree, handlers: DiscordHandlers) -> None:
+    """Add ``/reptile``, ``/species``, ``/help`` and the "Identify reptile" context menu to ``tree``,
+    and route command errors to :meth:`DiscordHandlers.on_error`."""
+
+    @app_commands.command(name="reptile", description="Tell me what reptile is in a photo")
+    @app_commands.describe(photo="A photo of a reptile (JPEG, PNG, WebP, GIF or HEIC)")
+    async def reptile(interaction: discord.Interaction, photo: discord.Attachment) -> None:
+        await handlers.reptile(interaction, photo)
+
+    @app_commands.command(name="species", description="Look up a reptile by name")
+    @app_commands.describe(name="Common or scientific name, for example komodo dragon")
+    async def species(interaction: discord.Interaction, name: app_commands.Range[str, 1, 100]) -> None:
+        await handlers.species(interaction, name)
+
+    @species.autocomplete("name")
+    async def species_name(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return await handlers.species_autocomplete(interaction, current)
+
+    @app_commands.command(name="help", description="What can the Reptile Museum bot do?")
+    async def help_(interaction: discord.Interaction) -> None:
+        await handlers.help(interaction)
+
+    async def identify_message(interaction: discord.Interaction, message: discord.Message) -> None:
+        await handlers.identify_message(interaction, message)
+
+    tree.add_command(reptile)
+    tree.add_command(species)
+    tree.add_command(help_)
+    tree.add_command(app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=identify_message))
+    tree.error(handlers.on_error)

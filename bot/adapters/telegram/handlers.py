@@ -1,0 +1,353 @@
+"""Telegram update handlers: thin glue between python-telegram-bot and :mod:`bot.core`.
+
+Private chats: a photo (or an image sent as a file) gets a fact card; stickers, videos, GIFs, audio and
+other media get a kind "please send a photo"; plain text gets a short hint. Groups (privacy mode):
+photos are ignored unless someone replies to one with ``/reptile`` or ``/identify`` (or sends a photo
+with that command as its caption). ``/start``, ``/help`` and ``/species NAME`` work everywhere.
+
+The :class:`~bot.services.Services` live in ``application.bot_data[SERVICES_KEY]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from urllib.parse import quote
+
+from telegram import LinkPreviewOptions, Message, PhotoSize, Update
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+
+from bot.adapters.telegram.render import render_html
+from bot.core import messages as m
+from bot.core.card import FactCard
+from bot.core.cards import problem_card
+from bot.core.lookup import lookup_species
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+#: Key of the shared :class:`Services` in ``application.bot_data``.
+SERVICES_KEY = "services"
+
+#: Commands that identify a replied-to photo.
+IDENTIFY_COMMANDS = ("reptile", "identify")
+
+#: Target size for a photo download, in pixels on the longer side; see :func:`choose_photo`.
+PHOTO_TARGET_PX = 640
+
+#: A photo or image sent with one of the identify commands as its caption (groups).
+_CAPTION_COMMAND_RE = re.compile(r"^/(?:reptile|identify)(?:@(\w+))?(?:\s|$)", re.IGNORECASE)
+
+#: Our own source tree: error locations point at our frame that called the failing library code.
+_PACKAGE_DIR = str(Path(__file__).resolve().parents[2])
+
+#: Anything shaped like a Telegram token, e.g. inside a Bot API URL.
+_TOKEN_RE = re.compile(r"\d{5,}(?::|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
+
+
+def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    """The shared services stored in the application by :func:`register_handlers`."""
+    return context.application.bot_data[SERVICES_KEY]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Attachments
+# ---------------------------------------------------------------------------------------------------
+
+
+class MediaKind(Enum):
+    """What a message carries, as far as identification is concerned."""
+
+    IMAGE = "image"      # a photo, or a document that may be an image: download and identify
+    MOVING = "moving"    # GIF (sent as an MP4 "animation"), video, video note: not a still photo
+    OTHER = "other"      # sticker, audio, voice and other media: not a photo
+    NONE = "none"        # plain text, or nothing at all
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """The file to identify: Telegram file id, declared size (bytes) and MIME type when known."""
+
+    kind: MediaKind
+    file_id: str = ""
+    file_size: int | None = None
+    mime_type: str | None = None
+
+
+def choose_photo(sizes: Sequence[PhotoSize], target_px: int = PHOTO_TARGET_PX) -> PhotoSize:
+    """Pick the photo size to download.
+
+    Telegram sends every photo in several sizes (typically 90, 320, 800, 1280 and 2560 px on the longer
+    side). The model looks at a 224x224 centre crop, so the largest size only costs bandwidth, memory
+    and decode time (a 2560 px JPEG is ~1 MB and 6.5 megapixels). We take the *smallest* size whose
+    longer side is at least ``target_px`` (640 px: still ~3x the model input after cropping, so no
+    detail the model could use is lost), and the largest one when none is that big.
+    """
+    if not sizes:
+        raise ValueError("a photo message without sizes")
+    by_area = sorted(sizes, key=lambda s: (s.width * s.height, s.file_size or 0))
+    for size in by_area:
+        if max(size.width, size.height) >= target_px:
+            return size
+    return by_area[-1]
+
+
+def attachment_of(message: Message) -> Attachment:
+    """Classify what ``message`` carries. A GIF is checked before documents: Telegram sends it as an
+    ``animation`` (an MP4) *and* fills ``document`` for old clients."""
+    if message.photo:
+        photo = choose_photo(message.photo)
+        return Attachment(MediaKind.IMAGE, photo.file_id, photo.file_size, "image/jpeg")
+    if message.animation or message.video or message.video_note:
+        return Attachment(MediaKind.MOVING)
+    if message.document:
+        doc = message.document
+        return Attachment(MediaKind.IMAGE, doc.file_id, doc.file_size, doc.mime_type)
+    if (
+        message.sticker or message.audio or message.voice or message.location or message.contact
+        or message.poll or message.dice or message.venue or message.game or message.story
+    ):
+        return Attachment(MediaKind.OTHER)
+    return Attachment(MediaKind.NONE)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Replies
+# ---------------------------------------------------------------------------------------------------
+
+
+async def reply_card(message: Message, card: FactCard) -> Message:
+    """Send ``card`` as HTML, replying to ``message`` (link previews off: the source link is a footnote)."""
+    return await reply_html(message, render_html(card))
+
+
+async def reply_html(message: Message, html_text: str) -> Message:
+    """Reply to ``message`` with ready-made Telegram HTML, quoting it even in private chats."""
+    return await message.reply_text(
+        html_text,
+        parse_mode=ParseMode.HTML,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+        do_quote=True,
+        allow_sending_without_reply=True,
+    )
+
+
+async def reply_plain(message: Message, text: str) -> Message:
+    """Reply to ``message`` with plain text (no parse mode, so nothing needs escaping)."""
+    return await message.reply_text(
+        text,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+        do_quote=True,
+        allow_sending_without_reply=True,
+    )
+
+
+async def _typing(message: Message) -> None:
+    """Show "typing…"; purely cosmetic, so a failure is only logged."""
+    try:
+        await message.reply_chat_action(ChatAction.TYPING)
+    except TelegramError as exc:
+        log.debug("telegram: chat action failed (%s)", type(exc).__name__)
+
+
+async def identify_attachment(
+    context: ContextTypes.DEFAULT_TYPE, source: Message, reply_to: Message
+) -> None:
+    """Identify the photo or image file in ``source`` and answer ``reply_to``.
+
+    The declared size and MIME type are checked *before* ``getFile``; the bytes are downloaded only
+    when they pass. Telegram's own download limit (``getFile`` answers "file is too big" above 20 MB)
+    gets the same kind too-large reply.
+    """
+    services = services_of(context)
+    att = attachment_of(source)
+    if att.kind is MediaKind.MOVING:
+        await reply_plain(reply_to, m.MOVING_MEDIA_TEXT)
+        return
+    if att.kind is not MediaKind.IMAGE:
+        await reply_plain(reply_to, m.NO_PHOTO_TEXT)
+        return
+    refusal = None
+    if refusal is not None:
+        await reply_card(reply_to, refusal)
+        return
+    await _typing(reply_to)
+    try:
+        tg_file = await context.bot.get_file(att.file_id)
+    except BadRequest as exc:
+        if "too big" in str(exc).lower():
+            log.info("telegram: getFile refused a file as too big")
+            await reply_card(reply_to, problem_card(m.too_large_text(services.identify.max_bytes)))
+            return
+        raise
+    data = await tg_file.download_as_bytearray()
+    outcome = await services.identify.identify(bytes(data))
+    await reply_card(reply_to, outcome.card)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Handlers
+# ---------------------------------------------------------------------------------------------------
+
+
+def _in_group(message: Message) -> bool:
+    return message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/start`` and ``/help``: what the bot does (plus the group how-to in groups)."""
+    message = update.effective_message
+    if message is None:
+        return
+    text = m.HELP_TEXT
+    if _in_group(message):
+        text += "\n\n" + m.GROUP_HELP_EXTRA
+    await reply_plain(message, text)
+
+
+async def species_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/species NAME``: the core look-up; with no name, the usage text."""
+    message = update.effective_message
+    if message is None:
+        return
+    query = " ".join(context.args or [])
+    card = await lookup_species(services_of(context).species, query)
+    await reply_card(message, card)
+
+
+async def identify_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/reptile`` or ``/identify`` sent as a reply to a photo: identify that photo."""
+    message = update.effective_message
+    if message is None:
+        return
+    target = message.reply_to_message
+    if target is None or attachment_of(target).kind is MediaKind.NONE:
+        await reply_plain(message, m.GROUP_NO_PHOTO_TEXT if _in_group(message) else m.NO_PHOTO_TEXT)
+        return
+    await identify_attachment(context, target, message)
+
+
+async def group_caption_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo or image file sent to a group with ``/reptile`` (or ``/identify``) as its caption."""
+    message = update.effective_message
+    if message is None or not message.caption:
+        return
+    match = _CAPTION_COMMAND_RE.match(message.caption)
+    if match is None:
+        return
+    addressed_to = match.group(1)
+    if addressed_to and addressed_to.lower() != (context.bot.username or "").lower():
+        return  # "/reptile@other_bot": not for us
+    await identify_attachment(context, message, message)
+
+
+async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any non-command message in a private chat: identify a photo, or explain what to send."""
+    message = update.effective_message
+    if message is None:
+        return
+    kind = attachment_of(message).kind
+    if kind is MediaKind.IMAGE or kind is MediaKind.MOVING:
+        await identify_attachment(context, message, message)
+    elif kind is MediaKind.OTHER:
+        await reply_plain(message, m.NO_PHOTO_TEXT)
+    else:
+        await reply_plain(message, m.PRIVATE_TEXT_HINT)
+
+
+async def private_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An unknown ``/command`` in a private chat: the short hint."""
+    message = update.effective_message
+    if message is not None:
+        await reply_plain(message, m.PRIVATE_TEXT_HINT)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------------
+
+
+def secret_variants(secret: str) -> list[str]:
+    """The forms a secret takes in logs: as is, percent-encoded (file download URLs encode the ``:``
+    of a token as ``%3A``), and a token's secret part after the ``:``."""
+    variants = {secret, quote(secret, safe=""), quote(secret)}
+    _, sep, tail = secret.partition(":")
+    if sep and len(tail) >= 8:
+        variants.add(tail)
+    return sorted((v for v in variants if v), key=len, reverse=True)
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """``text`` without the given secrets (in any of their :func:`secret_variants`) or anything shaped
+    like a Telegram bot token."""
+    for secret in secrets:
+        if secret:
+            for variant in secret_variants(secret):
+                text = text.replace(variant, "***")
+    return _TOKEN_RE.sub("***", text)
+
+
+def describe_error(exc: BaseException, secrets: Sequence[str] = ()) -> str:
+    """One line about ``exc``: type, redacted message (max 200 characters) and where it was raised."""
+    text = redact(" ".join(str(exc).split()), secrets)[:200]
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    ours = [f for f in frames if f.filename.startswith(_PACKAGE_DIR)]
+    if frames:
+        last = (ours or frames)[-1]
+        where = f" at {Path(last.filename).name}:{last.lineno} in {last.name}"
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
+
+
+async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log every failed update in one line (never the token or a raw URL) and say sorry when possible."""
+    exc = context.error
+    if exc is None:
+        return
+    secrets = [context.bot.token]
+    update_id = update.update_id if isinstance(update, Update) else None
+    message = update.effective_message if isinstance(update, Update) else None
+    chat = message.chat.type if message is not None else "-"
+    if isinstance(exc, Forbidden):  # the user blocked the bot or it was removed from the group
+        log.info("telegram: update %s (%s chat) not answered: %s", update_id, chat,
+                 describe_error(exc, secrets))
+        return
+    log.error("telegram: update %s (%s chat) failed: %s", update_id, chat, describe_error(exc, secrets))
+    if message is None:
+        return
+    with contextlib.suppress(Exception):
+        await reply_plain(message, m.ERROR_TEXT)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Registration
+# ---------------------------------------------------------------------------------------------------
+
+
+def register_handlers(application: Application, services: Services) -> None:
+    """Store ``services`` in ``application.bot_data`` and add every handler and the error handler."""
+    application.bot_data[SERVICES_KEY] = services
+    messages_only = filters.UpdateType.MESSAGE
+    private = filters.ChatType.PRIVATE & messages_only
+    groups = filters.ChatType.GROUPS & messages_only
+
+    application.add_handler(CommandHandler(["start", "help"], help_command, filters=messages_only))
+    application.add_handler(CommandHandler("species", species_command, filters=messages_only))
+    application.add_handler(CommandHandler(list(IDENTIFY_COMMANDS), identify_command, filters=messages_only))
+    application.add_handler(
+        MessageHandler(
+            groups & (filters.PHOTO | filters.Document.ALL) & filters.CaptionRegex(_CAPTION_COMMAND_RE),
+            group_caption_command,
+        )
+    )
+    application.add_handler(MessageHandler(private & filters.COMMAND, private_unknown_command))
+    application.add_handler(MessageHandler(private & ~filters.COMMAND, private_message))
+    application.add_error_handler(error_handler)

@@ -1,0 +1,554 @@
+"""Quiz rounds for a chat, platform-neutral. Adapters render questions and collect answers.
+
+A round, as the adapters drive it::
+
+    rq = await engine.start(chat, n=5, difficulty="kids")     # RoundAlreadyRunning / NoQuestions
+    while rq is not None:
+        message_id = <post rq.question: Telegram quiz poll, Discord buttons, or format_question_text()>
+        await engine.question_posted(chat, message_id, closes_at)
+        ... await engine.answer(chat, user_id, name, option)  # or answer_by_message(platform, poll_id...)
+        reveal = await engine.close_question(chat)           # time is up or everyone answered
+        <post reveal.text>
+        rq = await engine.next_question(chat)
+    summary = await engine.finish(chat)                       # plain text in summary.text
+
+``await engine.stop(chat)`` ends a round early. At start-up, ``await engine.startup()`` closes rounds cut
+off by a restart and returns them (post :data:`INTERRUPTED_TEXT` where the platform allows it).
+
+Photo rounds: after a confident identification the adapter calls :meth:`QuizEngine.remember_photo`
+(it keeps only the platform's file id, at most :data:`PHOTO_MEMORY` per process, never the bytes) and
+puts the returned key in its "Quiz the group!" button; pressing it calls
+:meth:`QuizEngine.start_photo_round`.
+
+Every text here is plain text (adapters escape it). The engine runs no timers: the adapter tells it when
+a question closes (Telegram: ``open_period`` of the poll, 5-600 s is sensible; Discord: a view timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.core.quiz.questions import (
+    MAX_PROMPT_CHARS,
+    Difficulty,
+    Question,
+    QuestionGenerator,
+)
+from bot.core.quiz.state import (
+    FINISHED,
+    STOPPED,
+    AnswerResult,
+    Round,
+    RoundAlreadyRunning,
+    RoundScore,
+    ScoreRow,
+    StateStore,
+)
+
+__all__ = [
+    "INTERRUPTED_TEXT",
+    "ChatRef",
+    "NoQuestions",
+    "PhotoRef",
+    "QuizEngine",
+    "Reveal",
+    "RoundAlreadyRunning",
+    "RoundQuestion",
+    "RoundSummary",
+    "format_leaderboard",
+    "format_question_text",
+    "parse_text_answer",
+]
+
+#: Questions per round: default and allowed range.
+DEFAULT_QUESTIONS = 5
+MIN_QUESTIONS = 1
+MAX_QUESTIONS = 20
+#: Photos remembered per process for "Quiz the group!" (file ids only).
+PHOTO_MEMORY = 100
+#: Players listed in a round summary.
+SUMMARY_PLAYERS = 5
+
+INTERRUPTED_TEXT = (
+    "Sorry! I had to restart, so the quiz in this chat was stopped. "
+    "Points already won are saved. You can start a new quiz any time!"
+)
+NO_QUESTIONS_TEXT = "Sorry, I couldn't make any quiz questions right now. Please try again later!"
+ALREADY_RUNNING_TEXT = "A quiz is already running in this chat. Let's finish that one first!"
+PHOTO_GONE_TEXT = "I don't remember that photo any more. Send it again and I'll make a new question!"
+MEDALS = ("🥇", "🥈", "🥉")
+
+
+class NoQuestions(Exception):
+    """The species database could not provide any question for the request."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """Where a round is played.
+
+    Attributes:
+        platform: ``"telegram"``, ``"discord"`` or ``"terminal"``.
+        chat_id: Telegram chat id, or Discord channel id.
+        scope_id: whose leaderboard scores go to: the Telegram chat id, or the Discord server (guild) id.
+            Defaults to ``chat_id``.
+    """
+
+    platform: str
+    chat_id: str
+    scope_id: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "chat_id", str(self.chat_id))
+        object.__setattr__(self, "scope_id", str(self.scope_id) if self.scope_id else str(self.chat_id))
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.platform, self.chat_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundQuestion:
+    """A question as asked in a round: ``index`` is 0-based, ``total`` the round's length."""
+
+    round_id: int
+    question_id: int
+    index: int
+    total: int
+    question: Question
+
+    @property
+    def number(self) -> int:
+        """1-based position in the round."""
+        return self.index + 1
+
+    @property
+    def poll_text(self) -> str:
+        """The prompt with "(2/5) " in front when it still fits Telegram's 300-character limit."""
+        text = f"({self.number}/{self.total}) {self.question.prompt}"
+        return text if self.total > 1 and len(text) <= MAX_PROMPT_CHARS else self.question.prompt
+
+
+@dataclass(frozen=True, slots=True)
+class Reveal:
+    """What to post when a question closes.
+
+    ``text``: the right answer, the explanation, and how many got it right (plain text).
+    """
+
+    question: Question
+    text: str
+    right: int
+    answered: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoundSummary:
+    """The end of a round: ``status`` is ``finished`` or ``stopped``; ``text`` is plain text."""
+
+    round_id: int
+    status: str
+    text: str
+    results: tuple[RoundScore, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoRef:
+    """A photo the bot identified in a chat: the platform's file id only, never the bytes."""
+
+    platform: str
+    chat_id: str
+    file_id: str
+    scientific_name: str
+    created_at: float
+
+
+@dataclass(slots=True)
+class _Active:
+    chat: ChatRef
+    round: Round
+    questions: list[Question]
+    index: int = 0
+    question_id: int = 0
+    open: bool = True
+    message_id: str | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def current(self) -> RoundQuestion:
+        return RoundQuestion(self.round.id, self.question_id, self.index, len(self.questions),
+                             self.questions[self.index])
+
+
+class QuizEngine:
+    """Coordinates quiz rounds: one running round per chat, scores in the state database.
+
+    Args:
+        generator: question generator over the species database.
+        store: the opened state database.
+        clock: current Unix time (tests pass a fake).
+        photo_memory: how many photos :meth:`remember_photo` keeps (oldest are forgotten first).
+    """
+
+    def __init__(
+        self,
+        generator: QuestionGenerator,
+        store: StateStore,
+        clock: Callable[[], float] = time.time,
+        photo_memory: int = PHOTO_MEMORY,
+    ) -> None:
+        self.generator = generator
+        self.store = store
+        self._clock = clock
+        self._active: dict[tuple[str, str], _Active] = {}
+        self._by_message: dict[tuple[str, str], tuple[str, str]] = {}
+        self._start_lock = asyncio.Lock()
+        self._photos: OrderedDict[str, PhotoRef] = OrderedDict()
+        self._photo_memory = max(1, int(photo_memory))
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def startup(self) -> list[Round]:
+        """Close rounds cut off by a restart (marked ``interrupted``) and return them.
+
+        Call once before the adapters start. For each returned round, post :data:`INTERRUPTED_TEXT` to
+        ``round.chat_id`` where the platform allows it.
+        """
+        return await self.store.interrupted_rounds_at_startup()
+
+    def is_running(self, chat: ChatRef) -> bool:
+        """True while ``chat`` has a round in progress."""
+        return chat.key in self._active
+
+    def current(self, chat: ChatRef) -> RoundQuestion | None:
+        """The question being asked in ``chat`` (open or just closed), or ``None``."""
+        active = self._active.get(chat.key)
+        return active.current() if active else None
+
+    async def start(
+        self, chat: ChatRef, n: int = DEFAULT_QUESTIONS, difficulty: Difficulty | str = Difficulty.KIDS
+    ) -> RoundQuestion:
+        """Start a round of ``n`` (1-20) questions in ``chat``; returns the first question.
+
+        Raises:
+            RoundAlreadyRunning: ``chat`` already has a running round (text: :data:`ALREADY_RUNNING_TEXT`).
+            NoQuestions: the database has nothing to ask (text: :data:`NO_QUESTIONS_TEXT`).
+        """
+        difficulty = Difficulty(difficulty)
+        n = max(MIN_QUESTIONS, min(int(n), MAX_QUESTIONS))
+        if chat.key in self._active:
+            raise RoundAlreadyRunning(ALREADY_RUNNING_TEXT)
+        questions = self.generator.round(n, difficulty)
+        if not questions:
+            raise NoQuestions(NO_QUESTIONS_TEXT)
+        return await self._begin(chat, questions, difficulty)
+
+    async def start_photo_round(
+        self, chat: ChatRef, photo_key: str, difficulty: Difficulty | str = Difficulty.KIDS
+    ) -> RoundQuestion:
+        """Start a one-question round "What reptile is in this photo?" from a remembered photo.
+
+        Raises:
+            KeyError: the photo is unknown, forgotten, or from another chat (text: :data:`PHOTO_GONE_TEXT`).
+            RoundAlreadyRunning, NoQuestions: as for :meth:`start`.
+        """
+        difficulty = Difficulty(difficulty)
+        if chat.key in self._active:
+            raise RoundAlreadyRunning(ALREADY_RUNNING_TEXT)
+        question = self.photo_question(chat.platform, chat.chat_id, photo_key, difficulty)
+        if question is None:
+            if self._photo(chat.platform, chat.chat_id, photo_key) is None:
+                raise KeyError(PHOTO_GONE_TEXT)
+            raise NoQuestions(NO_QUESTIONS_TEXT)
+        return await self._begin(chat, [question], difficulty)
+
+    async def _begin(self, chat: ChatRef, questions: list[Question], difficulty: Difficulty) -> RoundQuestion:
+        async with self._start_lock:
+            if chat.key in self._active:
+                raise RoundAlreadyRunning(ALREADY_RUNNING_TEXT)
+            rnd = await self.store.start_round(
+                chat.platform, chat.chat_id, chat.scope_id, len(questions), difficulty.value
+            )
+            active = _Active(chat, rnd, questions)
+            active.question_id = await self._record(active)
+            self._active[chat.key] = active
+        return active.current()
+
+    async def _record(self, active: _Active) -> int:
+        q = active.questions[active.index]
+        return await self.store.record_question(
+            active.round.id, active.index, q.kind.value, q.scientific_name, len(q.options), q.correct_index
+        )
+
+    async def question_posted(
+        self, chat: ChatRef, message_id: str | int, closes_at: float | None = None
+    ) -> None:
+        """Tell the engine the current question was posted as ``message_id`` (Telegram: the *poll id*
+        from ``message.poll.id``, used by :meth:`answer_by_message`; Discord: the message id).
+
+        ``closes_at`` (Unix time): answers after it are refused even if the adapter is late to close.
+        """
+        active = self._active.get(chat.key)
+        if active is None:
+            return
+        mid = str(message_id)
+        if active.message_id is not None:
+            self._by_message.pop((chat.platform, active.message_id), None)
+        active.message_id = mid
+        self._by_message[(chat.platform, mid)] = chat.key
+        await self.store.set_question_message(active.question_id, mid, closes_at)
+
+    # -- answers -----------------------------------------------------------------------------------
+
+    async def answer(self, chat: ChatRef, user_id: str | int, display_name: str, option: int) -> AnswerResult:
+        """Record ``user_id``'s answer (0-based ``option``) to the current question of ``chat``.
+
+        Only the first answer of each user counts. Refused (``accepted=False``) when no question is
+        open (``reason="no_round"``/``"closed"``), for a second answer (``"duplicate"``) or a bad option.
+        """
+        active = self._active.get(chat.key)
+        if active is None:
+            return AnswerResult(False, reason="no_round")
+        if not active.open:
+            return AnswerResult(False, reason="closed")
+        return await self.store.record_answer(active.question_id, user_id, display_name, option)
+
+    async def answer_by_message(
+        self, platform: str, message_id: str | int, user_id: str | int, display_name: str, option: int
+    ) -> tuple[ChatRef | None, AnswerResult]:
+        """Record an answer given to a posted question (Telegram ``poll_answer`` carries only the poll id).
+
+        Returns the chat it belongs to (``None`` when unknown) and the result. Answers to a question
+        that is no longer the current one are refused.
+        """
+        key = self._by_message.get((platform, str(message_id)))
+        active = self._active.get(key) if key else None
+        if active is None or active.message_id != str(message_id):
+            return None, AnswerResult(False, reason="unknown_question")
+        return active.chat, await self.answer(active.chat, user_id, display_name, option)
+
+    async def answer_count(self, chat: ChatRef) -> int:
+        """How many players answered the current question (to close early when everyone has)."""
+        active = self._active.get(chat.key)
+        return await self.store.answer_count(active.question_id) if active else 0
+
+    # -- closing -----------------------------------------------------------------------------------
+
+    async def close_question(self, chat: ChatRef) -> Reveal | None:
+        """Close the current question (time is up, or everyone answered) and return its reveal.
+
+        Idempotent: returns ``None`` when there is no open question (e.g. a timer and "everyone
+        answered" both fire).
+        """
+        active = self._active.get(chat.key)
+        if active is None:
+            return None
+        async with active.lock:
+            if not active.open:
+                return None
+            active.open = False
+            await self.store.close_question(active.question_id)
+            results = await self._question_results(active.question_id)
+        q = active.questions[active.index]
+        return Reveal(q, reveal_text(q, *results), *results)
+
+    async def _question_results(self, question_id: int) -> tuple[int, int]:
+        """(right answers, all answers) for one question."""
+        return await self.store.right_count(question_id), await self.store.answer_count(question_id)
+
+    async def next_question(self, chat: ChatRef) -> RoundQuestion | None:
+        """Move to the next question (closing the current one first if still open, without a reveal).
+
+        Returns ``None`` when the round has no more questions: then call :meth:`finish`.
+        """
+        active = self._active.get(chat.key)
+        if active is None:
+            return None
+        async with active.lock:
+            if active.open:
+                active.open = False
+                await self.store.close_question(active.question_id)
+            if active.index + 1 >= len(active.questions):
+                return None
+            if active.message_id is not None:
+                self._by_message.pop((chat.platform, active.message_id), None)
+            active.index += 1
+            active.message_id = None
+            active.question_id = await self._record(active)
+            active.open = True
+            return active.current()
+
+    async def finish(self, chat: ChatRef) -> RoundSummary | None:
+        """End the round normally; returns the summary (top scorers of the round), or ``None``."""
+        return await self._end(chat, FINISHED)
+
+    async def stop(self, chat: ChatRef) -> RoundSummary | None:
+        """End the round early (e.g. a stop command); points already won are kept."""
+        return await self._end(chat, STOPPED)
+
+    async def _end(self, chat: ChatRef, status: str) -> RoundSummary | None:
+        active = self._active.pop(chat.key, None)
+        if active is None:
+            return None
+        async with active.lock:
+            active.open = False
+            if active.message_id is not None:
+                self._by_message.pop((chat.platform, active.message_id), None)
+            await self.store.finish_round(active.round.id, status)
+            results = tuple(await self.store.round_results(active.round.id))
+        return RoundSummary(active.round.id, status, summary_text(results, status, len(active.questions)),
+                            results)
+
+    # -- scores ------------------------------------------------------------------------------------
+
+    async def leaderboard(self, platform: str, scope_id: str | int, limit: int = 10) -> list[ScoreRow]:
+        """Top players of a Telegram chat / Discord server (default top 10)."""
+        return await self.store.leaderboard(platform, scope_id, limit)
+
+    async def leaderboard_text(self, platform: str, scope_id: str | int, limit: int = 10) -> str:
+        """The leaderboard as plain text."""
+        return format_leaderboard(await self.leaderboard(platform, scope_id, limit))
+
+    async def my_score_text(self, platform: str, scope_id: str | int, user_id: str | int) -> str:
+        """A user's own score as plain text."""
+        row = await self.store.user_score(platform, scope_id, user_id)
+        if row is None:
+            return "You haven't answered any quiz questions here yet. Join the next quiz!"
+        return (
+            f"{row.display_name}: {row.points} {_plural(row.points, 'point')} "
+            f"({row.correct} of {row.answered} right), number {row.rank} here."
+        )
+
+    async def forget_user(self, platform: str, user_id: str | int) -> int:
+        """Delete a user's scores and answers on ``platform`` (privacy request)."""
+        return await self.store.forget_user(platform, user_id)
+
+    async def log_identification(
+        self, platform: str, chat_id: str | int, scientific_name: str, confidence: float
+    ) -> None:
+        """Log an identification (hashed chat id, no photo). ``confidence`` in [0, 1]."""
+        await self.store.log_identification(platform, chat_id, scientific_name, confidence)
+
+    # -- photos ------------------------------------------------------------------------------------
+
+    def remember_photo(self, platform: str, chat_id: str | int, file_id: str, scientific_name: str) -> str:
+        """Remember a confidently identified photo for "Quiz the group!"; returns its key.
+
+        The key is 8 URL-safe characters, short enough for Telegram ``callback_data`` (1-64 bytes) and a
+        Discord ``custom_id`` (up to 100 characters). Only the file id is kept, in memory, and only the
+        last :data:`PHOTO_MEMORY` photos of this process.
+        """
+        key = secrets.token_urlsafe(6)
+        while key in self._photos:
+            key = secrets.token_urlsafe(6)
+        self._photos[key] = PhotoRef(platform, str(chat_id), str(file_id), scientific_name, self._clock())
+        while len(self._photos) > self._photo_memory:
+            self._photos.popitem(last=False)
+        return key
+
+    def _photo(self, platform: str, chat_id: str | int, key: str) -> PhotoRef | None:
+        ref = self._photos.get(key)
+        if ref is None or ref.platform != platform or ref.chat_id != str(chat_id):
+            return None  # a photo can only be quizzed in the chat it was sent to
+        return ref
+
+    def photo_question(
+        self,
+        platform: str,
+        chat_id: str | int,
+        photo_key: str,
+        difficulty: Difficulty | str = Difficulty.KIDS,
+    ) -> Question | None:
+        """"What reptile is in this photo?" for a remembered photo of this chat, or ``None``."""
+        ref = self._photo(platform, chat_id, photo_key)
+        if ref is None:
+            return None
+        return self.generator.photo_question(ref.scientific_name, ref.file_id, difficulty)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plain-text helpers
+# ---------------------------------------------------------------------------------------------------
+
+_LETTERS = "abcdefghijkl"
+
+
+def format_question_text(question: Question, number: int | None = None, total: int | None = None) -> str:
+    """A question as plain text with numbered options (terminal chat, or a Discord message body)::
+
+        Question 2 of 5: What does the Green iguana eat?
+        1. Plant-eater
+        2. Meat-eater
+        3. Eats both plants and animals
+    """
+    head = question.prompt
+    if number is not None and total:
+        head = f"Question {number} of {total}: {head}"
+    elif number is not None:
+        head = f"Question {number}: {head}"
+    if question.photo_file_id:
+        head = "📷 " + head
+    lines = [head]
+    lines += [f"{i}. {opt}" for i, opt in enumerate(question.options, start=1)]
+    return "\n".join(lines)
+
+
+def parse_text_answer(question: Question, text: str) -> int | None:
+    """A typed answer as a 0-based option index: ``"2"``, ``"b"`` or the option's text; else ``None``."""
+    t = " ".join(text.split()).strip().strip(".").casefold()
+    if not t:
+        return None
+    if re.fullmatch(r"\d{1,2}", t):
+        i = int(t) - 1
+        return i if 0 <= i < len(question.options) else None
+    if len(t) == 1 and t in _LETTERS[: len(question.options)]:
+        return _LETTERS.index(t)
+    for i, opt in enumerate(question.options):
+        if opt.casefold() == t:
+            return i
+    return None
+
+
+def reveal_text(question: Question, right: int, answered: int) -> str:
+    """The right answer, the explanation, and the count of right answers (plain text)."""
+    lines = [f"✅ The answer is: {question.correct_option}", question.explanation]
+    if answered == 0:
+        lines.append("Nobody answered this one.")
+    elif right == answered:
+        lines.append("Everybody got it right! 🎉" if answered > 1 else "You got it right! 🎉")
+    else:
+        lines.append(f"{right} of {answered} got it right.")
+    return "\n".join(line for line in lines if line)
+
+
+def summary_text(results: tuple[RoundScore, ...] | list[RoundScore], status: str, total: int) -> str:
+    """The round's top scorers (at most :data:`SUMMARY_PLAYERS`) as plain text."""
+    head = "🏁 That's the end of the quiz!" if status == FINISHED else "🛑 Quiz stopped."
+    if not results:
+        return f"{head}\nNobody answered this time. Maybe next time!"
+    lines = [head, "Top scorers:"]
+    for i, r in enumerate(results[:SUMMARY_PLAYERS]):
+        medal = MEDALS[i] if i < len(MEDALS) else f"{i + 1}."
+        lines.append(f"{medal} {r.display_name}: {r.correct} of {total} right")
+    lines.append("Well done, everyone! Every answer teaches us something about reptiles. 🦎")
+    return "\n".join(lines)
+
+
+def format_leaderboard(rows: list[ScoreRow]) -> str:
+    """A leaderboard as plain text (ranks shared by equal points)."""
+    if not rows:
+        return "No scores yet. Start a quiz to get on the leaderboard!"
+    lines = ["🏆 Leaderboard"]
+    for r in rows:
+        medal = MEDALS[r.rank - 1] if r.rank <= len(MEDALS) else f"{r.rank}."
+        lines.append(f"{medal} {r.display_name}: {r.points} {_plural(r.points, 'point')}")
+    return "\n".join(lines)
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
