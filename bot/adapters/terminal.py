@@ -32,7 +32,7 @@ async def handle_line(services: Services, line: str) -> str | None:
         return m.HELP_TEXT
     if command == "/species":
         return render_text(await lookup_species(services.species, arg))
-    if text.startswith("/"):
+    if text.startswith("/") and "/" not in command[1:]:  # "/tmp/x.jpg" is a path, not a command
         return f"I don't know the command {command}. " + m.HELP_TEXT
     path = Path(text.strip("'\"")).expanduser()
     try:
