@@ -20,19 +20,17 @@ try:  # HEIC/HEIF from iPhones. Registering is idempotent and only adds a Pillow
     from pillow_heif import register_heif_opener
 
     register_heif_opener()
-    _HEIF = True
 except ImportError:  # pragma: no cover - pillow-heif is a runtime dependency
-    _HEIF = False
+    pass
 
 from inference.errors import ImageRejected, RejectReason
 
 #: Still-image formats we decode (Pillow format names). MPO is the multi-picture JPEG some phones
 #: write; only its first picture is used. Anything else Pillow recognises (EPS, PSD, ICO, ...) is
 #: rejected as UNSUPPORTED; anything it does not recognise as NOT_AN_IMAGE.
-ALLOWED_FORMATS: tuple[str, ...] = (
-    "JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF",
-    *(("HEIF",) if _HEIF else ()),
-    *(("AVIF",) if "AVIF" in Image.registered_extensions().values() else ()),
+Image.init()  # load every Pillow plugin so the format names below resolve
+ALLOWED_FORMATS: tuple[str, ...] = tuple(
+    f for f in ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "HEIF", "AVIF") if f in Image.OPEN
 )
 
 #: Lite normalisation: ``(x - 127) / 128`` for x in [0, 255]. Source: TF

@@ -87,15 +87,20 @@ class InferenceRunner:
                 raise Busy(self._pending, self._max_pending)
             self._pending += 1
         try:
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._pool, self._classifier.identify, data, self._limits)
-            # If the awaiting task is cancelled the thread still finishes its job; keep the slot
-            # until it really does, so the bound holds for threads too.
-            future.add_done_callback(lambda _f: self._release())
+            # Equivalent to ``loop.run_in_executor`` but keeps the concurrent future: its done
+            # callback fires when the worker thread has really finished (or the job was cancelled
+            # before starting), so a cancelled caller does not free the slot of a still-running job.
+            job = self._pool.submit(self._call, data)
+            job.add_done_callback(lambda _f: self._release())
         except BaseException:
             self._release()
             raise
-        return await future
+        return await asyncio.wrap_future(job)
+
+    def _call(self, data: bytes) -> Identification:
+        if self._limits is None:
+            return self._classifier.identify(data)
+        return self._classifier.identify(data, self._limits)
 
     def _release(self) -> None:
         with self._lock:

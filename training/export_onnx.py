@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,9 @@ def export(variant: str, out_dir: Path) -> tuple[Path, Path]:
     if "calibration" in old:
         meta["calibration"] = old["calibration"]
     json_path.write_text(json.dumps(meta, indent=2) + "\n")
+    labels_src = Path(__file__).resolve().parents[1] / "inference" / "models" / LABELS_FILE
+    if not (out_dir / LABELS_FILE).exists() and labels_src.exists():
+        shutil.copyfile(labels_src, out_dir / LABELS_FILE)  # the json refers to it by name
     return onnx_path, json_path
 
 
