@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     telegram_base_url: str = "https://api.telegram.org/bot"
     telegram_base_file_url: str = "https://api.telegram.org/file/bot"
     telegram_webhook_url: str | None = None
-    telegram_webhook_listen: str = "0.0.0.0"  # noqa: S104 - only used in webhook mode
+    telegram_webhook_listen: str = "0.0.0.0"  # only used in webhook mode
     telegram_webhook_port: int = Field(8443, ge=1, le=65535)
     telegram_webhook_secret: SecretStr | None = None
 

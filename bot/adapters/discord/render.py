@@ -64,12 +64,12 @@ def colour_for(card: FactCard) -> discord.Colour:
 
 
 def title_for(card: FactCard) -> str:
-    """``"🐍 Common name (Scientific name)"`` within Discord's 256-character title limit."""
-    head = f"{card.emoji} {card.title}".strip()
+    """``"Common name (Scientific name)"`` for an animal (its type emoji is on the "Type" field), else
+    ``"emoji title"``; always within Discord's 256-character title limit."""
     if card.scientific_name:
-        suffix = f" ({card.scientific_name})"
-        head = _cut(head, TITLE_MAX - len(suffix)) + suffix
-    return _cut(head, TITLE_MAX)
+        suffix = f" ({_cut(card.scientific_name, TITLE_MAX // 2)})"
+        return _cut(card.title, TITLE_MAX - len(suffix)) + suffix
+    return _cut(f"{card.emoji} {card.title}".strip(), TITLE_MAX)
 
 
 def warning_text(card: FactCard) -> str:

@@ -175,7 +175,7 @@ async def identify_attachment(
     if att.kind is not MediaKind.IMAGE:
         await reply_plain(reply_to, m.NO_PHOTO_TEXT)
         return
-    refusal = None
+    refusal = services.identify.precheck(att.file_size, att.mime_type)
     if refusal is not None:
         await reply_card(reply_to, refusal)
         return

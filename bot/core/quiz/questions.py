@@ -23,6 +23,7 @@ the option texts in the message (see :func:`bot.core.quiz.engine.format_question
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -650,6 +651,8 @@ class QuestionGenerator:
         answer = s.distribution
         if not _known(answer) or len(answer) > MAX_OPTION_CHARS or regions_of(answer) is None:
             return None
+        if _names_place(s.common_name, answer):  # "Komodo dragon" / "...islands of Komodo"
+            return None
         seen = {answer.casefold()}
         candidates: list[str] = []
         others = list(self._subjects)
@@ -754,6 +757,23 @@ class QuestionGenerator:
         return self._name_question(
             QuestionKind.SCIENTIFIC_NAME, prompt, s, distractors, d, explanation_text(core, s.fun_fact),
         )
+
+
+_DIRECTION_WORDS = {
+    "north", "south", "east", "west", "northern", "southern", "eastern", "western", "central",
+    "common", "great", "greater", "lesser",
+}
+_WORDS = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def _names_place(common_name: str, distribution: str) -> bool:
+    """True when the common name gives the range away (same first 4 letters as a place name in it)."""
+    name_stems = {
+        w.casefold()[:4] for w in _WORDS.findall(common_name)
+        if len(w) >= 4 and w.casefold() not in _DIRECTION_WORDS
+    }
+    places = {w.casefold()[:4] for w in _WORDS.findall(distribution) if len(w) >= 4 and w[0].isupper()}
+    return bool(name_stems & places)
 
 
 def _gives_type_away(t: Taxon) -> bool:
