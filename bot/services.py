@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.core.identify import IdentifyService
+from bot.core.quiz.engine import QuizEngine
+from bot.core.quiz.questions import QuestionGenerator
+from bot.core.quiz.state import Round, StateStore
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
 from inference.classifier import ReptileClassifier
@@ -17,16 +20,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Services:
-    """Everything the adapters share. Create with :func:`open_services`, release with :meth:`close`."""
+    """Everything the adapters share. Create with :func:`open_services`, release with :meth:`close`.
+
+    Attributes:
+        interrupted_rounds: quiz rounds cut off by the previous run, closed at start-up; each adapter
+            posts ``bot.core.quiz.engine.INTERRUPTED_TEXT`` to those of its platform where it can.
+    """
 
     settings: Settings
     species: SpeciesRepository
     runner: InferenceRunner
     identify: IdentifyService
+    state: StateStore
+    quiz: QuizEngine
+    interrupted_rounds: list[Round] = field(default_factory=list)
 
     async def close(self) -> None:
-        """Stop the worker pool and close the database."""
+        """Stop the worker pool and close both databases."""
         self.runner.close()
+        await self.state.close()
         await self.species.close()
 
 
@@ -37,15 +49,23 @@ async def open_services(settings: Settings) -> Services:
         FileNotFoundError: when the model or the database is missing.
     """
     species = await SpeciesRepository.open(settings.species_db_path)
+    state: StateStore | None = None
     try:
+        state = await StateStore.open(settings.state_db_path)
+        quiz = QuizEngine(QuestionGenerator(species.taxa), state)
+        interrupted = await quiz.startup()
         limits = ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
         classifier = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
         runner = InferenceRunner(
             classifier, workers=settings.inference_workers, max_pending=settings.inference_queue
         )
     except BaseException:
+        if state is not None:
+            await state.close()
         await species.close()
         raise
     log.info("model %s loaded; %d taxa in the species database", classifier.model_id, len(species.taxa))
     identify = IdentifyService(runner, species, settings.max_image_bytes)
-    return Services(settings, species, runner, identify)
+    if interrupted:
+        log.info("closed %d quiz round(s) cut off by the last stop", len(interrupted))
+    return Services(settings, species, runner, identify, state, quiz, interrupted)

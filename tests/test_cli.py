@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from tests.paths import REPO, manifest_rows
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARNING"},
+        env={"PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARNING", "STATE_DB_PATH": os.environ["STATE_DB_PATH"]},
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import logging
 from pathlib import Path
@@ -469,7 +470,7 @@ async def test_serve_discord_connects_without_privileged_intents_answers_and_clo
 ) -> None:
     monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(fake.gateway_url))
     settings = services.settings.model_copy(update={"discord_bot_token": SecretStr(" serve-token ")})
-    svc = Services(settings, services.species, services.runner, services.identify)
+    svc = dataclasses.replace(services, settings=settings)
     caplog.set_level(logging.INFO, logger="bot.adapters.discord.client")
     task = asyncio.create_task(serve_discord(svc))
 

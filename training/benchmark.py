@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (w, h) in (("12 MP JPEG 4000x3000", (4000, 3000)), ("512x384 JPEG", (512, 384))):
         data = _jpeg(w, h)
         t = sorted(_time(clf, data, args.repeat))
-        p95 = t[min(len(t) - 1, int(round(0.95 * (len(t) - 1))))]
+        p95 = t[min(len(t) - 1, round(0.95 * (len(t) - 1)))]
         print(f"| {name} | {len(data)} | {statistics.mean(t):.1f} | {statistics.median(t):.1f} | {p95:.1f} |")
     return 0
 
