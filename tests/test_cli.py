@@ -87,3 +87,24 @@ async def test_terminal_loop_stops_at_end_of_input(services):
     out = io.StringIO()
     await run_terminal(services, stdin=io.StringIO("/species loggerhead\n"), stdout=out)
     assert "Caretta caretta" in out.getvalue()
+
+
+async def test_terminal_quiz_round_scores_and_leaderboard(services):
+    from bot.adapters.terminal_quiz import TERMINAL_CHAT
+
+    first = await handle_line(services, "/quiz 2 kids")
+    assert "Question 1 of 2" in first
+    assert "already running" in await handle_line(services, "/quiz")
+    assert "Please answer" in await handle_line(services, "banana")
+    rq = services.quiz.current(TERMINAL_CHAT)
+    right = str(rq.question.correct_index + 1)
+    reply = await handle_line(services, right)
+    assert "The answer is" in reply and "Question 2 of 2" in reply
+    rq2 = services.quiz.current(TERMINAL_CHAT)
+    wrong = str((rq2.question.correct_index + 1) % len(rq2.question.options) + 1)
+    reply = await handle_line(services, wrong)
+    assert "end of the quiz" in reply
+    assert services.quiz.current(TERMINAL_CHAT) is None
+    assert "1" in await handle_line(services, "/score")
+    assert await handle_line(services, "/leaderboard")
+    assert "no quiz running" in await handle_line(services, "/quiz stop")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot.adapters.terminal_quiz import leaderboard_command, quiz_answer, quiz_command, score_command
 from bot.adapters.text_render import render_text
 from bot.core import messages as m
 from bot.core.lookup import lookup_species
@@ -15,7 +16,7 @@ from bot.services import Services
 PROMPT = "reptile> "
 WELCOME = (
     "Reptile Museum terminal chat (no bot token set, so nothing is sent to Telegram or Discord).\n"
-    "Type a photo's path, /species NAME, /help, or /quit."
+    "Type a photo's path, /species NAME, /quiz, /leaderboard, /score, /help, or /quit."
 )
 
 
@@ -32,6 +33,14 @@ async def handle_line(services: Services, line: str) -> str | None:
         return m.HELP_TEXT
     if command == "/species":
         return render_text(await lookup_species(services.species, arg))
+    if command == "/quiz":
+        return await quiz_command(services.quiz, arg)
+    if command == "/leaderboard":
+        return await leaderboard_command(services.quiz)
+    if command == "/score":
+        return await score_command(services.quiz)
+    if not text.startswith("/") and (answer := await quiz_answer(services.quiz, text)) is not None:
+        return answer
     if text.startswith("/") and "/" not in command[1:]:  # "/tmp/x.jpg" is a path, not a command
         return f"I don't know the command {command}. " + m.HELP_TEXT
     path = Path(text.strip("'\"")).expanduser()
