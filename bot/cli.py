@@ -1,4 +1,4 @@
-"""``reptile-museum`` console script: ``run``, ``identify`` and ``species`` subcommands."""
+"""``reptile-museum`` console script: ``run``, ``identify``, ``species`` and ``train`` subcommands."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.core.lookup import lookup_species
 from bot.logging_setup import setup_logging
 from bot.services import Services, open_services
 from bot.settings import Settings
+from inference.pack import PackError
 
 log = logging.getLogger("reptile_museum")
 
@@ -26,10 +27,31 @@ def _parser() -> argparse.ArgumentParser:
     ident = sub.add_parser("identify", help="identify photos and print their cards")
     ident.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
     ident.add_argument("--json", action="store_true", help="one JSON object per line")
+    ident.add_argument("--pack", type=Path, default=None, metavar="DIR",
+                       help="use this species pack (overrides REPTILE_PACK)")
     sp = sub.add_parser("species", help="look up a reptile by name")
     sp.add_argument("name", nargs="*", help="common or scientific name (fuzzy)")
     sp.add_argument("--list", action="store_true", help="list every taxon in the database")
+    sub.add_parser("train", add_help=False,
+                   help="train a species pack (python -m training.train; needs the 'train' extra)")
     return p
+
+
+def _cmd_train(argv: list[str]) -> int:
+    """Delegate to :mod:`training.train`, with a clear message when the ``train`` extra is missing."""
+    missing = []
+    for module, pkg in (("sklearn", "scikit-learn"), ("matplotlib", "matplotlib"), ("onnx", "onnx")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(pkg)
+    if missing:
+        print(f"reptile-museum train: missing {', '.join(missing)}; install the training extra: "
+              "pip install -e '.[train]'", file=sys.stderr)
+        return 2
+    from training.train import main as train_main
+
+    return train_main(argv)
 
 
 async def _identify_one(services: Services, path: Path, as_json: bool) -> tuple[str, bool]:
@@ -108,16 +130,21 @@ async def _cmd_run(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point. Returns the process exit status (0 ok, 1 some input failed, 2 setup error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        return _cmd_train(argv[1:])
     args = _parser().parse_args(argv)
     settings = Settings()
     setup_logging(settings)
     try:
         if args.command == "identify":
+            if args.pack is not None:
+                settings = settings.model_copy(update={"reptile_pack": args.pack})
             return asyncio.run(_cmd_identify(settings, args.photos, args.json))
         if args.command == "species":
             return asyncio.run(_cmd_species(settings, " ".join(args.name), args.list))
         return asyncio.run(_cmd_run(settings))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, PackError) as exc:
         print(f"reptile-museum: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from bot.core.quiz.state import Round, StateStore
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
 from inference.classifier import ReptileClassifier
+from inference.pack import PackClassifier
 from inference.preprocess import ImageLimits
 from inference.runner import InferenceRunner
 
@@ -46,7 +47,9 @@ async def open_services(settings: Settings) -> Services:
     """Load the model (one ``InferenceSession``) and open the species database read-only.
 
     Raises:
-        FileNotFoundError: when the model or the database is missing.
+        FileNotFoundError: when the model, the species pack or the database is missing.
+        inference.pack.PackError: when ``REPTILE_PACK`` is set and the pack is corrupt or names a
+            taxon the species database lacks.
     """
     species = await SpeciesRepository.open(settings.species_db_path)
     state: StateStore | None = None
@@ -55,7 +58,13 @@ async def open_services(settings: Settings) -> Services:
         quiz = QuizEngine(QuestionGenerator(species.taxa), state)
         interrupted = await quiz.startup()
         limits = ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
-        classifier = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
+        classifier: ReptileClassifier | PackClassifier
+        if settings.reptile_pack:
+            # Fails loudly (PackError) when a pack taxon is missing from the species database.
+            classifier = PackClassifier(settings.reptile_pack, species_db=settings.species_db_path,
+                                        threads=settings.onnx_threads, limits=limits)
+        else:
+            classifier = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
         runner = InferenceRunner(
             classifier, workers=settings.inference_workers, max_pending=settings.inference_queue
         )

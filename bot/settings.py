@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Repository root: the default home of the model and the species database.
@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     discord_guild_id: int | None = None
 
     model_path: Path = PROJECT_ROOT / "inference" / "models" / "efficientnet_lite0.onnx"
+    reptile_pack: Path | None = None  # species pack folder (python -m training.train); empty = base model
     species_db_path: Path = PROJECT_ROOT / "species.sqlite"
     state_db_path: Path = PROJECT_ROOT / "state.sqlite"
 
@@ -41,7 +42,17 @@ class Settings(BaseSettings):
     inference_queue: int = Field(32, ge=1, description="photos queued or running before 'busy'")
     onnx_threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads per call")
 
+    quiz_open_period_s: int = Field(
+        30, ge=5, le=600, description="seconds each Telegram quiz poll stays open (Bot API: 5-600)"
+    )
+
     log_level: str = "INFO"
+
+    @field_validator("reptile_pack", mode="before")
+    @classmethod
+    def _empty_pack_is_none(cls, value: object) -> object:
+        """``REPTILE_PACK=`` (empty) means the base model."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def has_telegram(self) -> bool:
         """True when a non-empty Telegram token is configured."""

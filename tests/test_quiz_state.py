@@ -236,3 +236,24 @@ async def test_newer_schema_is_refused(tmp_path):
         raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(RuntimeError):
         await StateStore.open(path)
+
+
+async def test_cancelled_writer_never_leaves_the_connection_in_a_transaction(tmp_path):
+    """A task cancelled in the middle of a write must not block every later write."""
+    import asyncio
+
+    from bot.core.quiz.state import StateStore
+
+    store = await StateStore.open(tmp_path / "state.sqlite")
+    try:
+        for delay in (0, 0.0001, 0.001):
+            task = asyncio.create_task(store.start_round("telegram", f"c{delay}", "s", 3, "kids"))
+            await asyncio.sleep(delay)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        # Later writes work, and each chat has at most one running round.
+        rnd = await asyncio.wait_for(store.start_round("telegram", "after", "s", 3, "kids"), 5)
+        assert rnd.status == "running"
+        assert await store.running_round("telegram", "after") is not None
+    finally:
+        await store.close()

@@ -20,6 +20,7 @@ Discord server) and user ids are stored as text. Times are Unix seconds (float).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
 import sqlite3
@@ -244,14 +245,29 @@ class StateStore:
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction. BEGIN, COMMIT and ROLLBACK finish even when the caller is cancelled,
+        so a cancelled task never leaves the shared connection inside an open transaction."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._uncancellable("BEGIN IMMEDIATE", rollback_on_cancel=True)
             try:
                 yield self._conn
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await self._uncancellable("ROLLBACK")
                 raise
-            await self._conn.execute("COMMIT")
+            await self._uncancellable("COMMIT", rollback_on_cancel=True)
+
+    async def _uncancellable(self, sql: str, rollback_on_cancel: bool = False) -> None:
+        """Run ``sql`` to completion; if the caller is cancelled meanwhile, wait for it (and roll
+        back when asked), then re-raise the cancellation."""
+        task = asyncio.ensure_future(self._conn.execute(sql))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await task
+                if rollback_on_cancel:
+                    await self._conn.execute("ROLLBACK")
+            raise
 
     async def _one(self, sql: str, params: tuple = ()) -> aiosqlite.Row | None:
         async with self._lock, self._conn.execute(sql, params) as cur:
