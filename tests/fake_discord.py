@@ -10,6 +10,10 @@ with :meth:`FakeDiscord.fail`. :class:`Payloads` builds INTERACTION_CREATE paylo
 Discord's documented JSON (application commands, autocomplete, message context menus, and message
 components for buttons).
 
+Messages the bot creates or edits (interaction responses, webhook follow-ups, channel messages) are
+kept in :attr:`FakeDiscord.messages` by id, in their latest state, so a test can press a button of a
+message exactly as Discord would send it back (``Payloads.component(custom_id, fake.messages[id])``).
+
 A minimal gateway is served too (:attr:`FakeDiscord.gateway_url`; patch
 ``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY`` to it): HELLO, READY after IDENTIFY, heartbeat
 ACKs, and :meth:`FakeDiscord.gateway_dispatch` to push events such as INTERACTION_CREATE.
@@ -89,6 +93,10 @@ class FakeDiscord:
         self.channel_id = channel_id
         self.requests: list[RecordedRequest] = []
         self.files: dict[str, tuple[bytes, str]] = {}
+        #: Every message the bot created or edited, by id, in its latest state.
+        self.messages: dict[str, dict] = {}
+        self._originals: dict[str, str] = {}  # interaction token -> original response message id
+        self._followups: dict[str, list[str]] = {}  # interaction token -> follow-up message ids
         self._routes: list[_Route] = []
         self._ids = itertools.count(1300000000000000001)
         self._runner: web.AppRunner | None = None
@@ -219,6 +227,36 @@ class FakeDiscord:
         """Every interaction callback or webhook request made with this interaction token, in order."""
         return [r for r in self.requests if f"/{token}" in r.path]
 
+    def original(self, token: str) -> dict | None:
+        """The current state of the message an interaction's response created, or ``None``."""
+        mid = self._originals.get(token)
+        return self.messages.get(mid) if mid else None
+
+    def followup_messages(self, token: str) -> list[dict]:
+        """The current state of the follow-up messages sent with an interaction's token, in order."""
+        return [self.messages[m] for m in self._followups.get(token, [])]
+
+    def channel_posts(self, channel_id: int | str | None = None) -> list[RecordedRequest]:
+        """``POST /channels/{id}/messages`` requests (messages sent through the channel)."""
+        cid = r"\d+" if channel_id is None else str(channel_id)
+        return self.find("POST", rf"/channels/{cid}/messages")
+
+    def message_edits(self, message_id: int | str) -> list[RecordedRequest]:
+        """Every edit of message ``message_id``: through a webhook (by id, or ``@original`` of the
+        interaction that created it) or through the channel."""
+        mid = str(message_id)
+        tokens = {t for t, m in self._originals.items() if m == mid}
+        out = []
+        for r in self.requests:
+            if r.method != "PATCH":
+                continue
+            last = r.path.rsplit("/", 1)[-1]
+            by_id = last == mid and "/messages/" in r.path
+            by_original = last == "@original" and any(f"/{t}/messages/" in r.path for t in tokens)
+            if by_id or by_original:
+                out.append(r)
+        return out
+
     async def wait_for(
         self, predicate: Callable[[FakeDiscord], bool], timeout: float = 10.0
     ) -> None:
@@ -280,10 +318,11 @@ class FakeDiscord:
         add("PUT", rf"/applications/{app}/commands", self._sync_commands)
         add("PUT", rf"/applications/{app}/guilds/(?P<guild>\d+)/commands", self._sync_commands)
         add("POST", r"/interactions/(?P<id>\d+)/(?P<token>[^/]+)/callback", self._callback)
-        add("POST", rf"/webhooks/{app}/(?P<token>[^/]+)",
-            lambda req, _m: (200, self.message_payload(req.json)))
-        add("PATCH", rf"/webhooks/{app}/[^/]+/messages/(?P<mid>[^/]+)", self._edit_message)
-        add("GET", rf"/webhooks/{app}/[^/]+/messages/(?P<mid>[^/]+)", self._edit_message)
+        add("POST", rf"/webhooks/{app}/(?P<token>[^/]+)", self._followup)
+        add("PATCH", rf"/webhooks/{app}/(?P<token>[^/]+)/messages/(?P<mid>[^/]+)", self._edit_message)
+        add("GET", rf"/webhooks/{app}/(?P<token>[^/]+)/messages/(?P<mid>[^/]+)", self._edit_message)
+        add("POST", r"/channels/(?P<cid>\d+)/messages", self._channel_message)
+        add("PATCH", r"/channels/(?P<cid>\d+)/messages/(?P<mid>\d+)", self._edit_message)
         add("DELETE", rf"/webhooks/{app}/[^/]+/messages/[^/]+", lambda _r, _m: web.Response(status=204))
         add("GET", r"/gateway(/bot)?", lambda _r, _m: (503, {"message": "no gateway in tests", "code": 0}))
 
@@ -329,6 +368,9 @@ class FakeDiscord:
         resource: dict[str, Any] = {"type": cb_type}
         if cb_type in (CHANNEL_MESSAGE_WITH_SOURCE, DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE, UPDATE_MESSAGE):
             message = self.message_payload(data)
+            if cb_type != UPDATE_MESSAGE:  # a new message: the interaction's original response
+                self._store(message)
+                self._originals[match["token"]] = message["id"]
             interaction["response_message_id"] = message["id"]
             interaction["response_message_loading"] = cb_type == DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE
             interaction["response_message_ephemeral"] = ephemeral
@@ -336,9 +378,41 @@ class FakeDiscord:
                 resource["message"] = message
         return 200, {"interaction": interaction, "resource": resource}
 
+    def _store(self, message: dict) -> dict:
+        self.messages[message["id"]] = message
+        return message
+
     def _edit_message(self, req: RecordedRequest, match: re.Match[str]) -> Reply:
         mid = match["mid"]
-        return 200, self.message_payload(req.json, message_id=None if mid == "@original" else int(mid))
+        groups = match.groupdict()
+        if mid == "@original":
+            mid = self._originals.get(groups.get("token") or "", "")
+        known = self.messages.get(mid) if mid else None
+        if known is None:
+            message = self.message_payload(req.json, message_id=int(mid) if mid.isdigit() else None)
+            if groups.get("cid"):
+                message["channel_id"] = groups["cid"]
+        else:
+            message = dict(known)
+            for key, value in (req.json or {}).items():
+                if key in ("content", "embeds", "components", "flags"):
+                    message[key] = value
+            message["edited_timestamp"] = datetime.now(UTC).isoformat()
+        if req.method == "PATCH":
+            self._store(message)
+        return 200, message
+
+    def _followup(self, req: RecordedRequest, match: re.Match[str]) -> Reply:
+        message = self._store(self.message_payload(req.json))
+        self._followups.setdefault(match["token"], []).append(message["id"])
+        return 200, message
+
+    def _channel_message(self, req: RecordedRequest, match: re.Match[str]) -> Reply:
+        message = self.message_payload(req.json)
+        message.update({"type": 0, "channel_id": match["cid"]})
+        message.pop("webhook_id", None)
+        message.pop("application_id", None)
+        return 200, self._store(message)
 
     # ---------------------------------------------------------------- dispatch
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
@@ -567,6 +641,13 @@ class Payloads:
         payload = self._base(3, {"custom_id": custom_id, "component_type": component_type})
         payload["message"] = message
         return payload
+
+    def as_user(self, user_id: int, name: str) -> Payloads:
+        """The same server or DM, with interactions coming from another (human) user."""
+        other = Payloads(self.fake, guild_id=self.guild_id)
+        other.user = self.fake.user_payload(user_id, name, bot=False)
+        other.command_ids = self.command_ids
+        return other
 
 
 @contextlib.contextmanager

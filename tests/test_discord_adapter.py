@@ -53,6 +53,8 @@ GUILD_ID = 1400000000000000001
 REPTILE_TYPES = {"crocodilian", "lizard", "snake", "turtle"}
 #: Clear photos to prefer for the real-photo test (manifest label_taxon), in order.
 PREFERRED_TAXA = ("Varanus komodoensis", "Crocodylus niloticus", "Naja naja", "Caretta caretta")
+#: Quiz commands (tested in test_discord_quiz.py).
+QUIZ_COMMANDS = ("quiz", "leaderboard", "score")
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -185,7 +187,7 @@ def _synced(fake: FakeDiscord, path: str) -> dict[str, dict]:
 async def test_setup_hook_syncs_commands_globally(bot: ReptileBot, fake: FakeDiscord) -> None:
     assert fake.find("GET", "/users/@me")[0].headers["Authorization"] == "Bot fake-token"
     commands = _synced(fake, f"/applications/{fake.application_id}/commands")
-    assert set(commands) == {"reptile", "species", "help", CONTEXT_MENU_NAME}
+    assert set(commands) == {"reptile", "species", "help", CONTEXT_MENU_NAME, *QUIZ_COMMANDS}
     assert not fake.find("PUT", r"/applications/\d+/guilds/\d+/commands")
     for cmd in commands.values():  # servers, the bot's DMs and other DMs; guild and user installs
         assert sorted(cmd["contexts"]) == [0, 1, 2]
@@ -195,7 +197,7 @@ async def test_setup_hook_syncs_commands_globally(bot: ReptileBot, fake: FakeDis
     assert (photo["name"], photo["type"], photo["required"]) == ("photo", 11, True)  # ATTACHMENT
     (name,) = commands["species"]["options"]
     assert (name["name"], name["type"], name["autocomplete"]) == ("name", 3, True)
-    assert len(bot.synced) == 4
+    assert len(bot.synced) == 4 + len(QUIZ_COMMANDS)
 
 
 async def test_setup_hook_syncs_to_the_development_server(services: Services, fake: FakeDiscord) -> None:
@@ -205,7 +207,7 @@ async def test_setup_hook_syncs_to_the_development_server(services: Services, fa
     finally:
         await client.close()
     commands = _synced(fake, f"/applications/{fake.application_id}/guilds/{GUILD_ID}/commands")
-    assert set(commands) == {"reptile", "species", "help", CONTEXT_MENU_NAME}
+    assert set(commands) == {"reptile", "species", "help", CONTEXT_MENU_NAME, *QUIZ_COMMANDS}
     assert not fake.find("PUT", f"/applications/{fake.application_id}/commands")
 
 
@@ -503,7 +505,7 @@ async def test_serve_discord_without_a_token_fails_clearly(services: Services) -
 async def test_an_unknown_command_gets_a_kind_private_answer(
     bot: ReptileBot, fake: FakeDiscord, payloads: Payloads
 ) -> None:
-    payload = payloads.slash("quiz")  # e.g. a command still registered from an older version
+    payload = payloads.slash("dinosaur")  # e.g. a command still registered from an older version
 
     await dispatch(bot, payload)
 

@@ -1,20 +1,30 @@
 """The Discord client: registers the commands, syncs them in ``setup_hook`` and serves until cancelled.
 
+``setup_hook`` also registers the quiz buttons' dynamic items (so presses on buttons of earlier runs are
+answered politely) and tells channels whose quiz was cut off by a restart (``INTERRUPTED_TEXT``).
+
 No privileged intents are used (no message-content intent): slash commands and context menus arrive
 as interactions, which carry everything the bot needs, including the target message of a context menu.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 
 import discord
 from discord import app_commands
 
 from bot.adapters.discord.commands import DiscordHandlers, ImageFetcher, register_commands
+from bot.adapters.discord.quiz import DYNAMIC_ITEMS, PLATFORM, REVEAL_PAUSE_S, DiscordQuiz
+from bot.core.quiz.engine import INTERRUPTED_TEXT
 from bot.services import Services
 
 log = logging.getLogger(__name__)
+
+#: Interrupted rounds already announced by a client of this process, per state database.
+_ANNOUNCED: weakref.WeakKeyDictionary[object, set[int]] = weakref.WeakKeyDictionary()
 
 #: Commands work in servers, in DMs with the bot and in other DMs / group DMs (user installs).
 ALLOWED_CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
@@ -35,10 +45,20 @@ class ReptileBot(discord.Client):
         services: the shared services.
         guild_id: when set, commands are synced to this one server (instant, for development);
             otherwise they are synced globally (may take a while to appear everywhere).
+        quiz_open_period: seconds a quiz question stays open (default: ``QUIZ_OPEN_PERIOD_S``).
+        quiz_reveal_pause: seconds between a reveal and the next question.
         **options: passed to :class:`discord.Client` (e.g. ``http_trace``).
     """
 
-    def __init__(self, services: Services, *, guild_id: int | None = None, **options: object) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        guild_id: int | None = None,
+        quiz_open_period: float | None = None,
+        quiz_reveal_pause: float = REVEAL_PAUSE_S,
+        **options: object,
+    ) -> None:
         super().__init__(
             intents=bot_intents(),
             allowed_mentions=discord.AllowedMentions.none(),
@@ -47,18 +67,25 @@ class ReptileBot(discord.Client):
         self.services = services
         self.guild_id = guild_id
         self.fetcher = ImageFetcher()
-        self.handlers = DiscordHandlers(services, self.fetcher)
+        period = services.settings.quiz_open_period_s if quiz_open_period is None else quiz_open_period
+        self.quiz = DiscordQuiz(self, services.quiz, period, quiz_reveal_pause)
+        self.handlers = DiscordHandlers(services, self.fetcher, self.quiz)
         self.tree: app_commands.CommandTree[ReptileBot] = app_commands.CommandTree(
             self, allowed_contexts=ALLOWED_CONTEXTS, allowed_installs=ALLOWED_INSTALLS
         )
         register_commands(self.tree, self.handlers)
         self.synced: list[app_commands.AppCommand] = []
+        self.interrupted_notice: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
-        """Sync the application commands: to ``DISCORD_GUILD_ID`` when set, else globally.
+        """Register the quiz buttons, start telling interrupted quiz channels, and sync the application
+        commands: to ``DISCORD_GUILD_ID`` when set, else globally.
 
         A failed sync is logged and the bot keeps serving (commands synced earlier still work).
         """
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.interrupted_notice = asyncio.create_task(self.announce_interrupted_rounds(),
+                                                      name="discord-interrupted-quizzes")
         try:
             if self.guild_id:
                 guild = discord.Object(id=self.guild_id)
@@ -79,8 +106,36 @@ class ReptileBot(discord.Client):
         """Log who we are once connected."""
         log.info("discord: connected as %s (%s)", self.user, self.user.id if self.user else "?")
 
+    async def announce_interrupted_rounds(self) -> None:
+        """Post ``INTERRUPTED_TEXT`` in each Discord channel whose quiz the last restart cut off.
+
+        Once per round per process (a reconnecting client does not repeat it); failures (no access to
+        the channel, e.g. a user install) are ignored and summed up in one log line.
+        """
+        announced = _ANNOUNCED.setdefault(self.services.state, set())
+        rounds = [r for r in self.services.interrupted_rounds
+                  if r.platform == PLATFORM and r.id not in announced]
+        if not rounds:
+            return
+        announced.update(r.id for r in rounds)
+        told = 0
+        for channel_id in dict.fromkeys(r.chat_id for r in rounds):
+            try:
+                await self.get_partial_messageable(int(channel_id)).send(INTERRUPTED_TEXT)
+                told += 1
+            except (discord.HTTPException, ValueError):
+                pass
+        log.info("discord: told %d of %d channel(s) that their quiz was stopped by a restart",
+                 told, len(dict.fromkeys(r.chat_id for r in rounds)))
+
     async def close(self) -> None:
-        """Close the picture downloader, then the Discord connection."""
+        """Stop this client's quiz rounds, close the picture downloader, then the Discord connection."""
+        if self.interrupted_notice is not None and not self.interrupted_notice.done():
+            self.interrupted_notice.cancel()
+        try:
+            await self.quiz.close()
+        except Exception:
+            log.warning("discord: could not stop the running quizzes", exc_info=True)
         await self.fetcher.close()
         await super().close()
 

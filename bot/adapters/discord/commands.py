@@ -1,14 +1,16 @@
 """Discord command callbacks: ``/reptile``, the "Identify reptile" message context menu, ``/species``
-(with autocomplete) and ``/help``. Thin: every answer is a core fact card rendered by :mod:`.render`.
+(with autocomplete), ``/help``, and the quiz commands ``/quiz start``, ``/quiz stop``, ``/leaderboard``
+and ``/score`` (run by :mod:`.quiz`). Thin: every answer is a core fact card rendered by :mod:`.render`.
 
 Answer flow for a photo (Discord allows 3 seconds for the first answer):
 
 1. check the attachment's declared size and content type *before* downloading
    (:meth:`~bot.core.identify.IdentifyService.precheck`); a refusal is an ephemeral reply at once;
 2. otherwise defer with "thinking…", download at most ``MAX_IMAGE_BYTES``, identify off the loop;
-3. edit the "thinking…" message into the fact-card embed. A problem found only after downloading
-   (a file that says it is an image but is not, busy, an error) matters to the sender only: the
-   thinking message is deleted and the kind answer is sent as an ephemeral follow-up.
+3. edit the "thinking…" message into the fact-card embed (with a "Quiz the group!" button after a
+   confident identification; only the attachment URL is remembered, never the bytes). A problem found
+   only after downloading (a file that says it is an image but is not, busy, an error) matters to the
+   sender only: the thinking message is deleted and the kind answer is sent as an ephemeral follow-up.
 """
 
 from __future__ import annotations
@@ -16,16 +18,19 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Literal
 from urllib.parse import urlsplit
 
 import aiohttp
 import discord
 from discord import app_commands
 
+from bot.adapters.discord.quiz import PLATFORM, DiscordQuiz, photo_view
 from bot.adapters.discord.render import render_embed
 from bot.core import messages as m
 from bot.core.card import CardKind, FactCard
 from bot.core.cards import problem_card
+from bot.core.identify import IdentifyOutcome
 from bot.core.lookup import lookup_species
 from bot.services import Services
 
@@ -48,6 +53,10 @@ HELP_TEXT = (
     "**/reptile** `photo:` — attach a photo and I'll identify it.\n"
     f"**Right-click a message → Apps → {CONTEXT_MENU_NAME}** — I'll look at the photo in that message.\n"
     "**/species** `name:` — look up a reptile by name (start typing and pick one).\n"
+    "**/quiz start** `questions:` `level:` — a reptile quiz for everyone in this channel: press a "
+    "number to answer; the answer is shown when time is up. **/quiz stop** ends it.\n"
+    "After I recognise a photo, press **Quiz the group!** to turn it into a quiz question.\n"
+    "**/leaderboard** — the best quiz players in this server. **/score** — your own score.\n"
     "**/help** — show this message.\n\n"
     "Remember: never touch a wild reptile. Keep away and tell an adult!"
 )
@@ -161,13 +170,15 @@ class DiscordHandlers:
     """The command callbacks, bound to the shared services.
 
     Args:
-        services: the shared services (species repository, identify service, settings).
+        services: the shared services (species repository, identify service, quiz engine, settings).
         fetcher: downloads pictures with a byte cap.
+        quiz: runs the quiz rounds; ``None`` leaves out the "Quiz the group!" button.
     """
 
-    def __init__(self, services: Services, fetcher: ImageFetcher) -> None:
+    def __init__(self, services: Services, fetcher: ImageFetcher, quiz: DiscordQuiz | None = None) -> None:
         self.services = services
         self.fetcher = fetcher
+        self.quiz = quiz
 
     # ------------------------------------------------------------------ commands
     async def reptile(self, interaction: discord.Interaction, photo: discord.Attachment) -> None:
@@ -224,11 +235,44 @@ class DiscordHandlers:
             log.warning("download failed: %s", exc)
             card = problem_card(m.DOWNLOAD_FAILED_TEXT)
         else:
-            card = (await identify.identify(data)).card
+            outcome = await identify.identify(data)
+            card = outcome.card
+            await self.log_identification(interaction, outcome)
         if card.kind is CardKind.PROBLEM:
             await self.send_private(interaction, card)
-        else:
+            return
+        view = self.photo_quiz_view(interaction, card, source)
+        if view is None:
             await interaction.edit_original_response(embed=render_embed(card))
+        else:
+            await interaction.edit_original_response(embed=render_embed(card), view=view)
+
+    async def log_identification(self, interaction: discord.Interaction, outcome: IdentifyOutcome) -> None:
+        """Log a model answer (hashed channel id, taxon, confidence; no photo). Never raises."""
+        ident = outcome.identification
+        if ident is None:
+            return
+        if ident.is_reptile and ident.top:
+            taxon, confidence = ident.top[0].scientific_name, ident.top[0].confidence
+        else:
+            taxon, confidence = "", 1.0 - ident.reptile_probability  # "" = not a reptile
+        try:
+            await self.services.quiz.log_identification(
+                PLATFORM, interaction.channel_id or 0, taxon, confidence
+            )
+        except Exception:
+            log.warning("could not log an identification", exc_info=True)
+
+    def photo_quiz_view(
+        self, interaction: discord.Interaction, card: FactCard, source: ImageSource
+    ) -> discord.ui.View | None:
+        """The "Quiz the group!" button for a confident identification, or ``None``."""
+        if self.quiz is None or not card.quizzable or not card.scientific_name:
+            return None
+        key = self.services.quiz.remember_photo(
+            PLATFORM, interaction.channel_id or 0, source.url, card.scientific_name
+        )
+        return photo_view(key)
 
     async def send_private(self, interaction: discord.Interaction, card: FactCard) -> None:
         """Answer with ``card`` so that only the sender sees it.
@@ -259,8 +303,9 @@ class DiscordHandlers:
 
 
 def register_commands(tree: app_commands.CommandTree, handlers: DiscordHandlers) -> None:
-    """Add ``/reptile``, ``/species``, ``/help`` and the "Identify reptile" context menu to ``tree``,
-    and route command errors to :meth:`DiscordHandlers.on_error`."""
+    """Add ``/reptile``, ``/species``, ``/help``, the "Identify reptile" context menu and (when the
+    handlers have a quiz runner) the quiz commands to ``tree``, and route command errors to
+    :meth:`DiscordHandlers.on_error`."""
 
     @app_commands.command(name="reptile", description="Tell me what reptile is in a photo")
     @app_commands.describe(photo="A photo of a reptile (JPEG, PNG, WebP, GIF or HEIC)")
@@ -286,5 +331,39 @@ def register_commands(tree: app_commands.CommandTree, handlers: DiscordHandlers)
     tree.add_command(reptile)
     tree.add_command(species)
     tree.add_command(help_)
+    if handlers.quiz is not None:
+        register_quiz_commands(tree, handlers.quiz)
     tree.add_command(app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=identify_message))
     tree.error(handlers.on_error)
+
+
+def register_quiz_commands(tree: app_commands.CommandTree, quiz: DiscordQuiz) -> None:
+    """Add ``/quiz start`` (``questions`` 1-20, ``level`` kids/expert), ``/quiz stop``, ``/leaderboard``
+    and ``/score``. A slash-command group cannot be run on its own, so starting is ``/quiz start``."""
+    group = app_commands.Group(name="quiz", description="A reptile quiz for everyone in this channel")
+
+    @group.command(name="start", description="Start a reptile quiz in this channel")
+    @app_commands.describe(questions="How many questions (1-20, default 5)",
+                           level="kids: well-known animals (default); expert: every species")
+    async def start(
+        interaction: discord.Interaction,
+        questions: app_commands.Range[int, 1, 20] = 5,
+        level: Literal["kids", "expert"] = "kids",
+    ) -> None:
+        await quiz.start(interaction, questions, level)
+
+    @group.command(name="stop", description="Stop the quiz running in this channel")
+    async def stop(interaction: discord.Interaction) -> None:
+        await quiz.stop(interaction)
+
+    @app_commands.command(name="leaderboard", description="The best quiz players in this server")
+    async def leaderboard(interaction: discord.Interaction) -> None:
+        await quiz.leaderboard(interaction)
+
+    @app_commands.command(name="score", description="Your own quiz score in this server")
+    async def score(interaction: discord.Interaction) -> None:
+        await quiz.score(interaction)
+
+    tree.add_command(group)
+    tree.add_command(leaderboard)
+    tree.add_command(score)

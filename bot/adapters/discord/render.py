@@ -13,6 +13,7 @@ import discord
 from discord.utils import escape_markdown
 
 from bot.core.card import CardKind, FactCard, Severity
+from bot.core.quiz.questions import Question
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -151,4 +152,85 @@ def render_embed(card: FactCard) -> discord.Embed:
     # Total limit: drop trailing fields (tips first) until the embed fits; the warning stays.
     while len(embed) > EMBED_TOTAL_MAX and embed.fields:
         embed.remove_field(len(embed.fields) - 1)
+    return embed
+
+
+# ---------------------------------------------------------------------------------------------------
+# Quiz embeds. Button labels are limited to 80 characters, so the buttons say 1-4 and the option texts
+# are in the embed (see bot.core.quiz.questions).
+# ---------------------------------------------------------------------------------------------------
+
+QUIZ_COLOUR = discord.Colour(0x1E88E5)      # friendly blue while a question is open
+REVEAL_COLOUR = discord.Colour(0x43A047)    # green once the answer is shown
+STOPPED_COLOUR = PROBLEM_COLOUR
+#: Only http(s) URLs are put in an embed's image (a remembered attachment or media-proxy URL).
+_IMAGE_SCHEMES = ("https://", "http://")
+
+
+def option_lines(options: tuple[str, ...] | list[str], correct_index: int | None = None) -> str:
+    """``**1.** text`` lines; with ``correct_index`` the right one is marked ✅."""
+    lines = []
+    for i, opt in enumerate(options):
+        mark = " ✅" if correct_index is not None and i == correct_index else ""
+        lines.append(f"**{i + 1}.** {_md(opt)}{mark}")
+    return "\n".join(lines)
+
+
+def _quiz_base(question: Question, number: int, total: int, colour: discord.Colour) -> discord.Embed:
+    title = f"Question {number} of {total}" if total > 1 else "Quiz question"
+    if question.photo_file_id:
+        title = "📷 " + title
+    embed = discord.Embed(title=_cut(title, TITLE_MAX), colour=colour)
+    photo = question.photo_file_id or ""
+    if photo.startswith(_IMAGE_SCHEMES):
+        embed.set_image(url=photo)
+    return embed
+
+
+def question_embed(
+    question: Question, number: int, total: int, closes_at: float | None = None
+) -> discord.Embed:
+    """An open question: the prompt, the numbered options and when time is up.
+
+    ``question`` is a :class:`bot.core.quiz.questions.Question`; ``closes_at`` a Unix time, shown as a
+    Discord relative timestamp ("in 30 seconds") that every client counts down in its own time zone.
+    """
+    embed = _quiz_base(question, number, total, QUIZ_COLOUR)
+    parts = [f"**{_md(question.prompt)}**", option_lines(question.options)]
+    if closes_at is not None:
+        parts.append(f"⏳ Time's up <t:{int(closes_at)}:R>")
+    embed.description = _cut("\n\n".join(parts), DESCRIPTION_MAX)
+    embed.set_footer(text="Press a number to answer. Only your first answer counts!")
+    return embed
+
+
+def reveal_embed(question: Question, number: int, total: int, reveal_text: str) -> discord.Embed:
+    """A closed question: the options with the right one marked, then the engine's reveal text."""
+    embed = _quiz_base(question, number, total, REVEAL_COLOUR)
+    parts = [f"**{_md(question.prompt)}**", option_lines(question.options, question.correct_index),
+             _md(reveal_text)]
+    embed.description = _cut("\n\n".join(parts), DESCRIPTION_MAX)
+    embed.set_footer(text=FOOTER_BRAND)
+    return embed
+
+
+def stopped_embed(question: Question, number: int, total: int) -> discord.Embed:
+    """A question whose round was stopped before time was up: the answer is still shown."""
+    embed = _quiz_base(question, number, total, STOPPED_COLOUR)
+    lines = [f"**{_md(question.prompt)}**", option_lines(question.options, question.correct_index),
+             "🛑 The quiz was stopped. " + _md(f"The answer is: {question.correct_option}"),
+             _md(question.explanation)]
+    embed.description = _cut("\n\n".join(p for p in lines if p), DESCRIPTION_MAX)
+    embed.set_footer(text=FOOTER_BRAND)
+    return embed
+
+
+def text_embed(text: str, title: str | None = None, colour: discord.Colour = DEFAULT_COLOUR) -> discord.Embed:
+    """Plain engine text (a round summary, a leaderboard) as an embed, markdown escaped."""
+    lines = text.strip().splitlines()
+    if title is None and len(lines) > 1:
+        title, lines = lines[0], lines[1:]
+    embed = discord.Embed(title=_cut(title, TITLE_MAX) if title else None,
+                          description=_cut(_md("\n".join(lines)), DESCRIPTION_MAX) or None, colour=colour)
+    embed.set_footer(text=FOOTER_BRAND)
     return embed
