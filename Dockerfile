@@ -14,6 +14,7 @@ COPY bot ./bot
 COPY inference ./inference
 COPY training ./training
 COPY species.sqlite ./species.sqlite
+COPY packs ./packs
 RUN pip install --no-cache-dir . && python -c "import onnxruntime, telegram, discord"
 
 ENV MODEL_PATH=/app/inference/models/efficientnet_lite0.onnx \
