@@ -5,9 +5,12 @@ Start one with ``async with FakeTelegram(token) as tg:``, point the bot at ``tg.
 requests with :meth:`FakeTelegram.wait_for`.
 
 Implemented methods: ``getMe``, ``deleteWebhook``, ``setWebhook``, ``getUpdates`` (long-poll friendly),
-``getFile``, the file download route, ``sendMessage`` and ``sendChatAction``. Every request is recorded
-(method + decoded parameters). Unknown methods answer ``True``; tests can add methods with
-:meth:`FakeTelegram.route` and inject failures with :meth:`FakeTelegram.fail`.
+``getFile``, the file download route, ``sendMessage``, ``sendChatAction``, ``sendPoll``, ``stopPoll``,
+``sendPhoto`` and ``sendDocument``. Every request is recorded (method + decoded parameters, and the
+result once answered). Unknown methods answer ``True``; tests can add methods with
+:meth:`FakeTelegram.route` and inject failures with :meth:`FakeTelegram.fail`. Quiz tests push
+``poll_answer`` and ``callback_query`` updates with :meth:`FakeTelegram.push_poll_answer` and
+:meth:`FakeTelegram.push_callback_query`.
 
 PTB sends parameters as ``application/x-www-form-urlencoded`` (nested objects JSON-encoded) or as
 multipart form data when files are attached; JSON bodies and query strings are accepted too.
@@ -22,7 +25,7 @@ import json
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -43,13 +46,16 @@ BOT_USER = {
 Handler = Callable[["FakeTelegram", dict[str, Any]], Awaitable[Any] | Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Recorded:
-    """One Bot API call made by the bot."""
+    """One Bot API call made by the bot; ``result`` is what the fake answered (``None`` for an error),
+    set before :meth:`FakeTelegram.wait_for` returns the call."""
 
     method: str
     params: dict[str, Any]
     at: float
+    result: Any = None
+    answered: bool = field(default=False, repr=False)
 
 
 @dataclass(slots=True)
@@ -105,6 +111,10 @@ class FakeTelegram:
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
+        self._poll_ids = itertools.count(1)
+        self._callback_ids = itertools.count(1)
+        #: Polls sent by the bot, by poll id: the poll dict and the message id and chat id carrying it.
+        self.polls: dict[str, dict[str, Any]] = {}
         self._new_update = asyncio.Event()
         self._new_request = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -206,6 +216,30 @@ class FakeTelegram:
             msg["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
         return msg
 
+    def push_poll_answer(self, poll_id: str, user: dict[str, Any], option_ids: list[int]) -> int:
+        """Queue a ``poll_answer`` update: ``user`` voted ``option_ids`` in poll ``poll_id``."""
+        poll = self.polls.get(poll_id, {}).get("poll", {})
+        persistent = [poll["options"][i]["persistent_id"] for i in option_ids
+                      if poll and 0 <= i < len(poll["options"])]
+        return self.push_update({"poll_answer": {"poll_id": poll_id, "user": user,
+                                                 "option_ids": option_ids,
+                                                 "option_persistent_ids": persistent}})
+
+    def push_callback_query(self, message: dict[str, Any], data: str,
+                            from_user: dict[str, Any] | None = None) -> str:
+        """Queue a ``callback_query`` update: someone pressed a button with ``data`` under ``message``
+        (a message the bot sent, e.g. ``recorded.result``). Returns the query id."""
+        query_id = f"cq{next(self._callback_ids)}"
+        user = from_user or {"id": 4242, "is_bot": False, "first_name": "Kid"}
+        self.push_update({"callback_query": {"id": query_id, "from": user, "message": message,
+                                             "chat_instance": "ci1", "data": data}})
+        return query_id
+
+    @staticmethod
+    def user(user_id: int, first_name: str) -> dict[str, Any]:
+        """A User dict."""
+        return {"id": user_id, "is_bot": False, "first_name": first_name}
+
     @staticmethod
     def private_chat(chat_id: int = 1001) -> dict[str, Any]:
         """A private chat dict."""
@@ -258,7 +292,7 @@ class FakeTelegram:
 
         def find() -> Recorded | None:
             for r in self.requests[after:]:
-                if r.method == method and (predicate is None or predicate(r.params)):
+                if r.answered and r.method == method and (predicate is None or predicate(r.params)):
                     return r
             return None
 
@@ -311,9 +345,16 @@ class FakeTelegram:
             body["parameters"] = {"retry_after": retry_after}
         return web.json_response(body, status=status)
 
-    async def _record(self, method: str, params: dict[str, Any]) -> None:
+    async def _record(self, method: str, params: dict[str, Any]) -> Recorded:
         async with self._new_request:
-            self.requests.append(Recorded(method, params, time.monotonic()))
+            rec = Recorded(method, params, time.monotonic())
+            self.requests.append(rec)
+            return rec
+
+    async def _answered(self, rec: Recorded, result: Any) -> None:
+        async with self._new_request:
+            rec.result = result
+            rec.answered = True
             self._new_request.notify_all()
 
     async def _api(self, request: web.Request) -> web.Response:
@@ -321,7 +362,17 @@ class FakeTelegram:
             return self._error(401, "Unauthorized")
         method = request.match_info["method"]
         params = await self._params(request)
-        await self._record(method, params)
+        rec = await self._record(method, params)
+        result: Any = None
+        try:
+            result = await self._answer(method, params)
+            return result
+        finally:
+            body = getattr(result, "text", None)
+            payload = json.loads(body) if isinstance(body, str) else {}
+            await self._answered(rec, payload.get("result"))
+
+    async def _answer(self, method: str, params: dict[str, Any]) -> web.Response:
         queue = self.faults.get(method)
         if queue:
             fault = queue[0]
@@ -374,6 +425,9 @@ class FakeTelegram:
             wait = min(timeout, self.max_poll_wait)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new_update.wait(), wait)
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list) and allowed:  # like Telegram: other update types are dropped
+            self._updates = [u for u in self._updates if any(k in allowed for k in u if k != "update_id")]
         limit = int(params.get("limit") or 100)
         return self._updates[:limit]
 
@@ -385,13 +439,63 @@ class FakeTelegram:
         return {"file_id": stored.file_id, "file_unique_id": f"u{stored.file_id}", "file_size": size,
                 "file_path": stored.file_path}
 
-    def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _bot_message(self, params: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        """A Message sent by the bot to ``params["chat_id"]``."""
         chat_id = int(params["chat_id"])
         chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
         if chat_id < 0:
             chat["title"] = "Group"
         else:
             chat["first_name"] = "Kid"
-        return {"message_id": next(self._message_ids), "date": int(time.time()), "chat": chat,
-                "from": {k: self.bot_user[k] for k in ("id", "is_bot", "first_name", "username")},
-                "text": str(params.get("text", ""))}
+        msg = {"message_id": next(self._message_ids), "date": int(time.time()), "chat": chat,
+               "from": {k: self.bot_user[k] for k in ("id", "is_bot", "first_name", "username")},
+               **fields}
+        if params.get("reply_markup"):
+            msg["reply_markup"] = params["reply_markup"]
+        return msg
+
+    def _m_sendmessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._bot_message(params, text=str(params.get("text", "")))
+
+    def _m_sendpoll(self, params: dict[str, Any]) -> dict[str, Any]:
+        poll_id = f"poll{next(self._poll_ids)}"
+        options = params.get("options") or []
+        poll: dict[str, Any] = {
+            "id": poll_id,
+            "question": str(params.get("question", "")),
+            "options": [{"text": o if isinstance(o, str) else o.get("text", ""), "voter_count": 0,
+                         "persistent_id": f"{poll_id}-{i}"} for i, o in enumerate(options)],
+            "total_voter_count": 0,
+            "is_closed": False,
+            "is_anonymous": str(params.get("is_anonymous", "true")).lower() == "true",
+            "type": str(params.get("type", "regular")),
+            "allows_multiple_answers": False,
+            "allows_revoting": False,
+            "members_only": False,
+        }
+        for key in ("correct_option_ids", "explanation"):
+            if key in params:
+                poll[key] = params[key]
+        if "open_period" in params:
+            poll["open_period"] = int(params["open_period"])
+        msg = self._bot_message(params, poll=poll)
+        self.polls[poll_id] = {"poll": poll, "message_id": msg["message_id"], "chat_id": msg["chat"]["id"]}
+        return msg
+
+    def _m_stoppoll(self, params: dict[str, Any]) -> dict[str, Any] | web.Response:
+        for sent in self.polls.values():
+            if sent["chat_id"] == int(params["chat_id"]) and sent["message_id"] == int(params["message_id"]):
+                if sent["poll"]["is_closed"]:
+                    return self._error(400, "Bad Request: poll has already been closed")
+                sent["poll"]["is_closed"] = True
+                return sent["poll"]
+        return self._error(400, "Bad Request: message with poll to stop not found")
+
+    def _m_sendphoto(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("photo"))
+        return self._bot_message(params, photo=[{"file_id": file_id, "file_unique_id": f"u{file_id}",
+                                                 "width": 800, "height": 600}])
+
+    def _m_senddocument(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("document"))
+        return self._bot_message(params, document={"file_id": file_id, "file_unique_id": f"u{file_id}"})

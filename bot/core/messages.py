@@ -40,6 +40,9 @@ HELP_TEXT = (
     "whether it is endangered, a fun fact, and a warning if it might be venomous.\n\n"
     "Commands:\n"
     "/species NAME - look up a reptile by name (for example /species komodo)\n"
+    "/quiz - play a reptile quiz together (for example /quiz 10 expert; /quiz stop ends it)\n"
+    "/leaderboard - the best quiz players here\n"
+    "/score - your own quiz points\n"
     "/help - show this message\n\n"
     "Remember: never touch a wild reptile. Keep away and tell an adult!"
 )

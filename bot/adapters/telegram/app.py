@@ -3,7 +3,8 @@
 :func:`serve_telegram` runs inside the supervisor's event loop next to other platforms, so it never uses
 ``Application.run_polling`` (which owns the loop and installs signal handlers). It drives the documented
 lifecycle by hand instead: ``initialize`` → ``start`` → ``updater.start_polling`` (or
-``start_webhook``), waits until cancelled, then ``updater.stop`` → ``stop`` → ``shutdown``.
+``start_webhook``), waits until cancelled, then ``updater.stop`` → ``stop`` → ``shutdown``. Quiz rounds
+are tasks of the :class:`~.quiz.QuizRunner`: they are cancelled (and their chats told) before that.
 
 The bot token is part of every Bot API URL, and python-telegram-bot and httpx log those URLs at DEBUG
 and INFO level. :func:`build_application` therefore installs a redacting filter on their loggers, and
@@ -22,7 +23,8 @@ from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
-from bot.adapters.telegram.handlers import redact, register_handlers
+from bot.adapters.telegram.handlers import QUIZ_KEY, redact, register_handlers
+from bot.adapters.telegram.quiz import QuizRunner, post_interrupted
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,9 @@ log = logging.getLogger(__name__)
 #: when full), so a classroom sending 20 photos at once is not served one by one.
 CONCURRENT_UPDATES = 16
 
-#: Update types we ask Telegram for: only new messages (no edits, channel posts or inline queries).
-ALLOWED_UPDATES = [Update.MESSAGE]
+#: Update types we ask Telegram for: new messages, quiz poll answers and button presses (no edits,
+#: channel posts or inline queries).
+ALLOWED_UPDATES = [Update.MESSAGE, Update.POLL_ANSWER, Update.CALLBACK_QUERY]
 
 #: Seconds Telegram holds a getUpdates long poll open.
 POLL_TIMEOUT_S = 30
@@ -186,7 +189,13 @@ async def serve_telegram(services: Services) -> None:
                 f"cannot start receiving updates ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
             ) from None
         log.info("telegram: serving as @%s (%s)", application.bot.username, mode)
+        await post_interrupted(application.bot, services)
         await asyncio.Event().wait()  # until cancelled
     finally:
-        await _stop(application)
+        runner: QuizRunner | None = application.bot_data.get(QUIZ_KEY)
+        try:
+            if runner is not None:
+                await runner.shutdown(application.bot)
+        finally:
+            await _stop(application)
         log.info("telegram: stopped")

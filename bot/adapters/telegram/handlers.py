@@ -5,7 +5,13 @@ other media get a kind "please send a photo"; plain text gets a short hint. Grou
 photos are ignored unless someone replies to one with ``/reptile`` or ``/identify`` (or sends a photo
 with that command as its caption). ``/start``, ``/help`` and ``/species NAME`` work everywhere.
 
-The :class:`~bot.services.Services` live in ``application.bot_data[SERVICES_KEY]``.
+Quizzes (everywhere): ``/quiz [number] [kids|expert]``, ``/quiz stop``, ``/leaderboard`` and ``/score``;
+answers arrive as ``poll_answer`` updates. A confident identification in a group gets a
+"Quiz the group!" button (a ``callback_query``) that starts a one-question photo round. See
+:mod:`.quiz`.
+
+The :class:`~bot.services.Services` live in ``application.bot_data[SERVICES_KEY]``, the
+:class:`~.quiz.QuizRunner` in ``application.bot_data[QUIZ_KEY]``.
 """
 
 from __future__ import annotations
@@ -20,22 +26,53 @@ from enum import Enum
 from pathlib import Path
 from urllib.parse import quote
 
-from telegram import LinkPreviewOptions, Message, PhotoSize, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    PhotoSize,
+    Update,
+)
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    PollAnswerHandler,
+    filters,
+)
 
+from bot.adapters.telegram.quiz import (
+    NOT_RUNNING_TEXT,
+    PHOTO_BUTTON_TEXT,
+    PHOTO_CALLBACK_PREFIX,
+    PHOTO_CALLBACK_RE,
+    PLATFORM,
+    QUIZ_USAGE_TEXT,
+    QuizRunner,
+    parse_quiz_args,
+    start_text,
+)
 from bot.adapters.telegram.render import render_html
 from bot.core import messages as m
 from bot.core.card import FactCard
 from bot.core.cards import problem_card
+from bot.core.identify import IdentifyOutcome
 from bot.core.lookup import lookup_species
+from bot.core.quiz.engine import NoQuestions, RoundAlreadyRunning
+from bot.core.quiz.questions import Difficulty
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 #: Key of the shared :class:`Services` in ``application.bot_data``.
 SERVICES_KEY = "services"
+#: Key of the :class:`~.quiz.QuizRunner` in ``application.bot_data``.
+QUIZ_KEY = "quiz"
 
 #: Commands that identify a replied-to photo.
 IDENTIFY_COMMANDS = ("reptile", "identify")
@@ -56,6 +93,11 @@ _TOKEN_RE = re.compile(r"\d{5,}(?::|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
     """The shared services stored in the application by :func:`register_handlers`."""
     return context.application.bot_data[SERVICES_KEY]
+
+
+def quiz_of(context: ContextTypes.DEFAULT_TYPE) -> QuizRunner:
+    """The quiz runner stored in the application by :func:`register_handlers`."""
+    return context.application.bot_data[QUIZ_KEY]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -124,12 +166,16 @@ def attachment_of(message: Message) -> Attachment:
 # ---------------------------------------------------------------------------------------------------
 
 
-async def reply_card(message: Message, card: FactCard) -> Message:
+async def reply_card(
+    message: Message, card: FactCard, reply_markup: InlineKeyboardMarkup | None = None
+) -> Message:
     """Send ``card`` as HTML, replying to ``message`` (link previews off: the source link is a footnote)."""
-    return await reply_html(message, render_html(card))
+    return await reply_html(message, render_html(card), reply_markup)
 
 
-async def reply_html(message: Message, html_text: str) -> Message:
+async def reply_html(
+    message: Message, html_text: str, reply_markup: InlineKeyboardMarkup | None = None
+) -> Message:
     """Reply to ``message`` with ready-made Telegram HTML, quoting it even in private chats."""
     return await message.reply_text(
         html_text,
@@ -137,6 +183,7 @@ async def reply_html(message: Message, html_text: str) -> Message:
         link_preview_options=LinkPreviewOptions(is_disabled=True),
         do_quote=True,
         allow_sending_without_reply=True,
+        reply_markup=reply_markup,
     )
 
 
@@ -190,7 +237,30 @@ async def identify_attachment(
         raise
     data = await tg_file.download_as_bytearray()
     outcome = await services.identify.identify(bytes(data))
-    await reply_card(reply_to, outcome.card)
+    markup = None
+    ident = outcome.identification
+    if outcome.card.quizzable and _in_group(reply_to) and ident is not None and ident.top:
+        key = services.quiz.remember_photo(
+            PLATFORM, reply_to.chat.id, att.file_id, ident.top[0].scientific_name
+        )
+        markup = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(PHOTO_BUTTON_TEXT, callback_data=PHOTO_CALLBACK_PREFIX + key)]]
+        )
+    await reply_card(reply_to, outcome.card, markup)
+    await _log_identification(services, reply_to.chat.id, outcome)
+
+
+async def _log_identification(services: Services, chat_id: int, outcome: IdentifyOutcome) -> None:
+    """Log a reptile identification (hashed chat id, taxon, confidence); a failure is only logged."""
+    ident = outcome.identification
+    if ident is None or not ident.is_reptile or not ident.top:
+        return
+    try:
+        await services.quiz.log_identification(
+            PLATFORM, chat_id, ident.top[0].scientific_name, ident.top[0].confidence
+        )
+    except Exception as exc:
+        log.warning("telegram: could not log an identification (%s)", type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -271,6 +341,102 @@ async def private_unknown_command(update: Update, context: ContextTypes.DEFAULT_
 
 
 # ---------------------------------------------------------------------------------------------------
+# Quiz
+# ---------------------------------------------------------------------------------------------------
+
+
+def _thread_id(message: Message) -> int | None:
+    """The forum topic a message belongs to, so quiz messages go to the same topic."""
+    return message.message_thread_id if message.is_topic_message else None
+
+
+async def quiz_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/quiz [number] [kids|expert]`` starts a round in this chat; ``/quiz stop`` ends it."""
+    message = update.effective_message
+    if message is None:
+        return
+    request = parse_quiz_args(context.args or [])
+    if request is None:
+        await reply_plain(message, QUIZ_USAGE_TEXT)
+        return
+    runner = quiz_of(context)
+    if request.stop:
+        summary = await runner.stop(context.bot, message.chat.id)
+        await reply_plain(message, summary or NOT_RUNNING_TEXT)
+        return
+    chat = runner.chat_ref(message.chat.id)
+    try:
+        first = await runner.engine.start(chat, request.n, request.difficulty)
+    except (RoundAlreadyRunning, NoQuestions) as exc:
+        await reply_plain(message, str(exc))
+        return
+    runner.launch(
+        context.bot, first, message.chat.id, message.chat.type, _thread_id(message),
+        intro=start_text(first.total, request.difficulty, runner.open_period),
+        intro_reply_to=message.message_id,
+    )
+
+
+async def photo_quiz_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "Quiz the group!" button under a confident identification: a one-question photo round."""
+    query = update.callback_query
+    if query is None:
+        return
+    match = PHOTO_CALLBACK_RE.match(query.data or "")
+    message = query.message
+    if match is None or message is None:
+        await query.answer()
+        return
+    runner = quiz_of(context)
+    try:
+        first = await runner.engine.start_photo_round(
+            runner.chat_ref(message.chat.id), match.group(1), Difficulty.KIDS
+        )
+    except KeyError as exc:
+        await query.answer(str(exc.args[0]) if exc.args else None)
+        return
+    except (RoundAlreadyRunning, NoQuestions) as exc:
+        await query.answer(str(exc))
+        return
+    thread_id = _thread_id(message) if isinstance(message, Message) else None
+    runner.launch(context.bot, first, message.chat.id, message.chat.type, thread_id)
+    with contextlib.suppress(TelegramError):
+        await query.answer()
+
+
+async def poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A vote in one of our quiz polls."""
+    answer = update.poll_answer
+    if answer is None or answer.user is None:
+        return  # anonymous (voter_chat) votes cannot be scored
+    await quiz_of(context).on_poll_answer(
+        answer.poll_id, answer.user.id, answer.user.first_name, answer.option_ids
+    )
+
+
+async def leaderboard_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/leaderboard``: this chat's top 10 players."""
+    message = update.effective_message
+    if message is None:
+        return
+    text = await services_of(context).quiz.leaderboard_text(PLATFORM, message.chat.id, 10)
+    await reply_plain(message, text)
+
+
+async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/score``: the sender's own points in this chat."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None:
+        return
+    if user is None:
+        await reply_plain(message, QUIZ_USAGE_TEXT)
+        return
+    text = await services_of(context).quiz.my_score_text(PLATFORM, message.chat.id, user.id)
+    await reply_plain(message, text)
+
+
+# ---------------------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------------------
 
@@ -333,8 +499,10 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def register_handlers(application: Application, services: Services) -> None:
-    """Store ``services`` in ``application.bot_data`` and add every handler and the error handler."""
+    """Store ``services`` (and a :class:`QuizRunner`) in ``application.bot_data`` and add every handler
+    and the error handler."""
     application.bot_data[SERVICES_KEY] = services
+    application.bot_data[QUIZ_KEY] = QuizRunner(services)
     messages_only = filters.UpdateType.MESSAGE
     private = filters.ChatType.PRIVATE & messages_only
     groups = filters.ChatType.GROUPS & messages_only
@@ -342,6 +510,11 @@ def register_handlers(application: Application, services: Services) -> None:
     application.add_handler(CommandHandler(["start", "help"], help_command, filters=messages_only))
     application.add_handler(CommandHandler("species", species_command, filters=messages_only))
     application.add_handler(CommandHandler(list(IDENTIFY_COMMANDS), identify_command, filters=messages_only))
+    application.add_handler(CommandHandler("quiz", quiz_command, filters=messages_only))
+    application.add_handler(CommandHandler("leaderboard", leaderboard_command, filters=messages_only))
+    application.add_handler(CommandHandler("score", score_command, filters=messages_only))
+    application.add_handler(PollAnswerHandler(poll_answer))
+    application.add_handler(CallbackQueryHandler(photo_quiz_button, pattern=PHOTO_CALLBACK_RE))
     application.add_handler(
         MessageHandler(
             groups & (filters.PHOTO | filters.Document.ALL) & filters.CaptionRegex(_CAPTION_COMMAND_RE),
