@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
+from bot.core.admin import parse_admin_ids
 from bot.core.identify import IdentifyService
 from bot.core.quiz.engine import QuizEngine
 from bot.core.quiz.questions import QuestionGenerator
 from bot.core.quiz.state import Round, StateStore
+from bot.core.ratelimit import UserRateLimiter
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
 from inference.classifier import ReptileClassifier
@@ -35,6 +38,8 @@ class Services:
     state: StateStore
     quiz: QuizEngine
     interrupted_rounds: list[Round] = field(default_factory=list)
+    admin_ids: frozenset[str] = frozenset()
+    started_at: float = field(default_factory=time.time)
 
     async def close(self) -> None:
         """Stop the worker pool and close both databases."""
@@ -54,7 +59,10 @@ async def open_services(settings: Settings) -> Services:
     species = await SpeciesRepository.open(settings.species_db_path)
     state: StateStore | None = None
     try:
-        state = await StateStore.open(settings.state_db_path)
+        salt = settings.identification_salt
+        state = await StateStore.open(
+            settings.state_db_path, salt=salt.get_secret_value().encode() if salt else None
+        )
         quiz = QuizEngine(QuestionGenerator(species.taxa), state)
         interrupted = await quiz.startup()
         limits = ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
@@ -74,7 +82,9 @@ async def open_services(settings: Settings) -> Services:
         await species.close()
         raise
     log.info("model %s loaded; %d taxa in the species database", classifier.model_id, len(species.taxa))
-    identify = IdentifyService(runner, species, settings.max_image_bytes)
+    limiter = UserRateLimiter(settings.user_rate_limit, settings.user_rate_window_s)
+    identify = IdentifyService(runner, species, settings.max_image_bytes, limiter)
     if interrupted:
         log.info("closed %d quiz round(s) cut off by the last stop", len(interrupted))
-    return Services(settings, species, runner, identify, state, quiz, interrupted)
+    return Services(settings, species, runner, identify, state, quiz, interrupted,
+                    admin_ids=parse_admin_ids(settings.admin_ids))

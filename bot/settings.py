@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         30, ge=5, le=600, description="seconds each Telegram quiz poll stays open (Bot API: 5-600)"
     )
 
+    user_rate_limit: int = Field(8, ge=1, description="photos one user may send per window")
+    user_rate_window_s: float = Field(60.0, gt=0, description="rate-limit window, seconds")
+    admin_ids: str = ""  # comma-separated platform:user_id, e.g. "telegram:123,discord:456"
+    identification_salt: SecretStr | None = None  # salt for hashed chat ids in the log
+
     log_level: str = "INFO"
 
     @field_validator("reptile_pack", mode="before")

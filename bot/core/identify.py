@@ -9,6 +9,7 @@ from typing import Protocol
 from bot.core import messages as m
 from bot.core.card import FactCard
 from bot.core.cards import not_reptile_card, problem_card, rejected_card, reptile_card
+from bot.core.ratelimit import UserRateLimiter
 from bot.core.species import SpeciesRepository
 from inference.errors import Busy, ImageRejected, RejectReason
 from inference.types import Identification
@@ -46,12 +47,32 @@ class IdentifyService:
         identifier: runs decode + inference in a bounded worker pool.
         species: the species repository.
         max_bytes: largest accepted upload in bytes (the ``MAX_IMAGE_BYTES`` setting).
+        rate_limiter: per-user photo limit; ``None`` = unlimited.
     """
 
-    def __init__(self, identifier: PhotoIdentifier, species: SpeciesRepository, max_bytes: int) -> None:
+    def __init__(
+        self,
+        identifier: PhotoIdentifier,
+        species: SpeciesRepository,
+        max_bytes: int,
+        rate_limiter: UserRateLimiter | None = None,
+    ) -> None:
         self.identifier = identifier
         self.species = species
         self.max_bytes = max_bytes
+        self.rate_limiter = rate_limiter
+
+    def rate_check(self, platform: str, user_id: str | int) -> FactCard | None:
+        """Count one photo for ``platform:user_id``; a friendly card when over the per-user limit
+        (call before downloading), else ``None``."""
+        if self.rate_limiter is None:
+            return None
+        key = (platform, str(user_id))
+        if self.rate_limiter.allow(key):
+            return None
+        log.info("rate limit: %s user over %d photos per %.0f s", platform,
+                 self.rate_limiter.limit, self.rate_limiter.window_s)
+        return problem_card(m.rate_limited_text(self.rate_limiter.retry_after(key)))
 
     def precheck(self, size: int | None, mime_type: str | None = None) -> FactCard | None:
         """Check an attachment's declared size (bytes) and MIME type *before* downloading it.

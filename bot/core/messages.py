@@ -121,3 +121,13 @@ def not_found_text(query: str, suggestions: list[str]) -> str:
     if suggestions:
         text += " Did you mean: " + ", ".join(suggestions) + "?"
     return text
+
+
+def rate_limited_text(retry_after_s: float) -> str:
+    """Reply when one user sends photos faster than the per-user limit allows."""
+    minutes = max(1, round(retry_after_s / 60))
+    wait = "a minute" if minutes == 1 else f"{minutes} minutes"
+    return f"Wow, that's a lot of photos! Please wait {wait} before sending the next one. 🐢"
+
+
+FORGOTTEN_TEXT = "Done! I've forgotten your quiz scores and answers. 🧹"

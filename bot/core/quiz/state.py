@@ -114,6 +114,19 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+@dataclass(frozen=True, slots=True)
+class UsageStats:
+    """Aggregate usage for admins: identification and quiz counts, never ids or photos."""
+
+    identifications: int
+    identifications_recent: int
+    chats: int
+    top_taxa: tuple[tuple[str, int], ...]
+    rounds: int
+    rounds_running: int
+    players: int
+
+
 #: Longest display name stored (Telegram first+last names are up to 64+64 characters, Discord
 #: display names up to 32).
 MAX_DISPLAY_NAME = 128
@@ -554,6 +567,30 @@ class StateStore:
                 "VALUES (?, ?, ?, ?, ?)",
                 (platform, self.chat_hash(platform, chat_id), scientific_name, conf, self._clock()),
             )
+
+    async def usage_stats(self, since: float) -> UsageStats:
+        """Aggregate counts for the admin ``/stats`` command (no per-user or per-chat data).
+
+        Args:
+            since: Unix time; ``*_recent`` counts are for rows at or after it.
+        """
+        ident = await self._one(
+            "SELECT COUNT(*), COALESCE(SUM(created_at >= ?), 0), COUNT(DISTINCT chat_hash) "
+            "FROM identifications", (since,)
+        )
+        top = await self._all(
+            "SELECT taxon, COUNT(*) AS n FROM identifications WHERE taxon != '' "
+            "GROUP BY taxon ORDER BY n DESC, taxon LIMIT 5"
+        )
+        rounds = await self._one(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'running'), 0) FROM rounds"
+        )
+        players = await self._one("SELECT COUNT(DISTINCT platform || ':' || user_id) FROM scores")
+        return UsageStats(
+            identifications=int(ident[0]), identifications_recent=int(ident[1]), chats=int(ident[2]),
+            top_taxa=tuple((r["taxon"], int(r["n"])) for r in top),
+            rounds=int(rounds[0]), rounds_running=int(rounds[1]), players=int(players[0]),
+        )
 
     async def identification_count(self) -> int:
         """Number of logged identifications."""
