@@ -268,6 +268,18 @@ def taxon_nll(samples: list[Sample], taxon_temperature: float) -> float:
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def choose_calibration(samples: list[Sample]) -> Calibration:
+    """The calibration :func:`main` would choose for ``samples`` (same rules, no printing)."""
+    t_rows = [(t, binary_nll(samples, t)) for t in TEMP_GRID]
+    base = next(v for t, v in t_rows if t == 1.0)
+    best_t, best_v = min(t_rows, key=lambda r: r[1])
+    temperature = best_t if best_v < 0.95 * base else 1.0
+    gate, _ = choose_gate(samples, temperature)
+    said = gate_decisions(samples, Calibration(temperature, 1.0, gate, 0.5))
+    conf, _ = choose_confident(samples, 1.0, said)
+    return Calibration(temperature, 1.0, gate, conf)
+
+
 def pct(x: float) -> str:
     """Format a rate as a percentage."""
     return "n/a" if x != x else f"{100 * x:.1f}%"
