@@ -1,4 +1,5 @@
-"""``reptile-museum`` console script: ``run``, ``identify``, ``species`` and ``train`` subcommands."""
+"""``reptile-museum`` console script: ``run``, ``identify``, ``species``, ``train`` and ``selftest``
+subcommands."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--list", action="store_true", help="list every taxon in the database")
     sub.add_parser("train", add_help=False,
                    help="train a species pack (python -m training.train; needs the 'train' extra)")
+    sub.add_parser("selftest", add_help=False,
+                   help="flood, fault and bad-input scenarios against a fake Bot API; prints a report")
     return p
 
 
@@ -133,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train"]:
         return _cmd_train(argv[1:])
+    if argv[:1] == ["selftest"]:
+        from bot.selftest import main as selftest_main
+
+        return selftest_main(argv[1:])
     args = _parser().parse_args(argv)
     settings = Settings()
     setup_logging(settings)

@@ -1,14 +1,24 @@
-"""Logging with secrets redacted: configured tokens never appear in any log line."""
+"""Logging with secrets redacted: configured tokens never appear in any log line.
+
+Every handler of the root logger gets a :class:`RedactingFilter`; library loggers (discord.py,
+python-telegram-bot, httpx, aiohttp, asyncio) propagate to the root, so their records pass through it
+too, including formatted tracebacks. Uncaught exceptions (main thread and other threads) and Python
+warnings are routed into logging as well, so they are redacted instead of printed raw to stderr.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import sys
+import threading
+from types import TracebackType
+from urllib.parse import quote
 
 from bot.settings import Settings
 
 # Telegram tokens look like 123456789:AA... and appear in Bot API URLs.
-_TELEGRAM_TOKEN_RE = re.compile(r"\d{6,12}:[A-Za-z0-9_-]{30,}")
+_TELEGRAM_TOKEN_RE = re.compile(r"\d{6,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}")
 
 
 class RedactingFilter(logging.Filter):
@@ -16,7 +26,9 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self._secrets = [s for s in secrets if s and len(s) >= 8]
+        secrets = [s.strip() for s in secrets if s] + [s for s in secrets if s]
+        variants = {v for s in secrets if len(s) >= 8 for v in (s, quote(s, safe=""), quote(s))}
+        self._secrets = sorted(variants, key=len, reverse=True)  # URL-encoded forms too
 
     def redact(self, text: str) -> str:
         """``text`` with secrets replaced."""
@@ -25,13 +37,18 @@ class RedactingFilter(logging.Filter):
         return _TELEGRAM_TOKEN_RE.sub("***", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: never let it (or its arguments) through raw
+            message = f"unformattable log message: {record.msg!s}"
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         record.msg = self.redact(message)
         record.args = None
         if record.exc_text:
             record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
@@ -51,3 +68,28 @@ def setup_logging(settings: Settings) -> None:
         handler.addFilter(redactor)
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+_uncaught_log = logging.getLogger("reptile_museum.uncaught")
+
+
+def _log_uncaught(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """``sys.excepthook``: an uncaught exception is logged (and so redacted), not printed raw."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    _uncaught_log.critical("uncaught exception", exc_info=(exc_type, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    """``threading.excepthook``: like :func:`_log_uncaught` for other threads."""
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread else "?"
+    _uncaught_log.critical("uncaught exception in thread %s", name,
+                           exc_info=(args.exc_type, args.exc_value, args.exc_traceback))

@@ -1,18 +1,40 @@
-"""Settings read from the environment or a ``.env`` file (pydantic-settings).
+"""Settings read from the environment, a ``.env`` file or a secrets folder (pydantic-settings).
 
 Every setting is documented in ``config.example.env``. Tokens are :class:`pydantic.SecretStr`, so they
 never appear in ``repr()``, logs or exception text.
+
+Secrets folder (Docker/Kubernetes secrets): each file is named after a setting (``telegram_bot_token``,
+``discord_bot_token``, any case) and holds its value. The folder is ``SETTINGS_SECRETS_DIR`` when set,
+else ``/run/secrets`` when it exists. Environment variables and ``.env`` win over secret files.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
 
 #: Repository root: the default home of the model and the species database.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+#: Where Docker and Kubernetes mount secrets; used when it exists and SETTINGS_SECRETS_DIR is unset.
+DEFAULT_SECRETS_DIR = Path("/run/secrets")
+
+
+def secrets_dir() -> Path | None:
+    """The secrets folder: ``SETTINGS_SECRETS_DIR`` when set (empty = none), else ``/run/secrets`` when
+    it is a directory, else ``None``."""
+    configured = os.environ.get("SETTINGS_SECRETS_DIR")
+    if configured is not None:
+        return Path(configured) if configured.strip() else None
+    return DEFAULT_SECRETS_DIR if DEFAULT_SECRETS_DIR.is_dir() else None
 
 
 class Settings(BaseSettings):
@@ -52,6 +74,21 @@ class Settings(BaseSettings):
     identification_salt: SecretStr | None = None  # salt for hashed chat ids in the log
 
     log_level: str = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Priority: arguments, environment, ``.env``, then the secrets folder (:func:`secrets_dir`,
+        looked up at each instantiation)."""
+        return init_settings, env_settings, dotenv_settings, SecretsSettingsSource(
+            settings_cls, secrets_dir=secrets_dir()
+        )
 
     @field_validator("reptile_pack", mode="before")
     @classmethod

@@ -108,3 +108,5 @@ async def test_terminal_quiz_round_scores_and_leaderboard(services):
     assert "1" in await handle_line(services, "/score")
     assert await handle_line(services, "/leaderboard")
     assert "no quiz running" in await handle_line(services, "/quiz stop")
+    assert "forgotten" in await handle_line(services, "/forgetme")
+    assert "1 point" not in await handle_line(services, "/score")

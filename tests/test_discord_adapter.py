@@ -55,6 +55,8 @@ REPTILE_TYPES = {"crocodilian", "lizard", "snake", "turtle"}
 PREFERRED_TAXA = ("Varanus komodoensis", "Crocodylus niloticus", "Naja naja", "Caretta caretta")
 #: Quiz commands (tested in test_discord_quiz.py).
 QUIZ_COMMANDS = ("quiz", "leaderboard", "score")
+#: Privacy and admin commands (tested in test_discord_faults.py).
+OTHER_COMMANDS = ("forgetme", "stats")
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -187,7 +189,7 @@ def _synced(fake: FakeDiscord, path: str) -> dict[str, dict]:
 async def test_setup_hook_syncs_commands_globally(bot: ReptileBot, fake: FakeDiscord) -> None:
     assert fake.find("GET", "/users/@me")[0].headers["Authorization"] == "Bot fake-token"
     commands = _synced(fake, f"/applications/{fake.application_id}/commands")
-    assert set(commands) == {"reptile", "species", "help", CONTEXT_MENU_NAME, *QUIZ_COMMANDS}
+    assert set(commands) == {"reptile", "species", "help", CONTEXT_MENU_NAME, *QUIZ_COMMANDS, *OTHER_COMMANDS}
     assert not fake.find("PUT", r"/applications/\d+/guilds/\d+/commands")
     for cmd in commands.values():  # servers, the bot's DMs and other DMs; guild and user installs
         assert sorted(cmd["contexts"]) == [0, 1, 2]
@@ -197,7 +199,7 @@ async def test_setup_hook_syncs_commands_globally(bot: ReptileBot, fake: FakeDis
     assert (photo["name"], photo["type"], photo["required"]) == ("photo", 11, True)  # ATTACHMENT
     (name,) = commands["species"]["options"]
     assert (name["name"], name["type"], name["autocomplete"]) == ("name", 3, True)
-    assert len(bot.synced) == 4 + len(QUIZ_COMMANDS)
+    assert len(bot.synced) == 4 + len(QUIZ_COMMANDS) + len(OTHER_COMMANDS)
 
 
 async def test_setup_hook_syncs_to_the_development_server(services: Services, fake: FakeDiscord) -> None:
@@ -207,7 +209,7 @@ async def test_setup_hook_syncs_to_the_development_server(services: Services, fa
     finally:
         await client.close()
     commands = _synced(fake, f"/applications/{fake.application_id}/guilds/{GUILD_ID}/commands")
-    assert set(commands) == {"reptile", "species", "help", CONTEXT_MENU_NAME, *QUIZ_COMMANDS}
+    assert set(commands) == {"reptile", "species", "help", CONTEXT_MENU_NAME, *QUIZ_COMMANDS, *OTHER_COMMANDS}
     assert not fake.find("PUT", f"/applications/{fake.application_id}/commands")
 
 

@@ -65,3 +65,47 @@ async def test_backoff_doubles_up_to_the_cap(monkeypatch):
     with pytest.raises(asyncio.CancelledError):
         await supervise("telegram", always_fails, None)
     assert delays == [1.0, 2.0, 4.0, 4.0, 4.0]
+
+
+async def test_a_platform_that_finishes_its_work_on_cancel_is_not_restarted(caplog):
+    caplog.set_level(logging.INFO, logger="bot.platforms")
+    started = asyncio.Event()
+    finished: list[str] = []
+    starts = 0
+
+    async def draining(_services) -> None:
+        nonlocal starts
+        starts += 1
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.01)  # answers what is in flight...
+            finished.append("drained")
+            return  # ...and returns instead of re-raising
+
+    task = asyncio.create_task(supervise("telegram", draining, None), name="telegram")
+    await started.wait()
+    await platforms.stop_platforms([task], timeout=5)
+    assert task.cancelled()
+    assert finished == ["drained"] and starts == 1
+    assert "restarting" not in caplog.text
+
+
+async def test_stop_platforms_gives_up_after_the_timeout(caplog):
+    caplog.set_level(logging.WARNING, logger="bot.platforms")
+    release = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # refuses to stop
+
+    task = asyncio.create_task(stubborn(), name="discord")
+    await asyncio.sleep(0)
+    await asyncio.wait_for(platforms.stop_platforms([task], timeout=0.1), timeout=5)
+    assert "discord: did not stop within" in caplog.text
+    release.set()
+    await task

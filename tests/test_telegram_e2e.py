@@ -316,7 +316,8 @@ async def test_unexpected_error_is_logged_once_and_answered_kindly(
     bot: FakeTelegram, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    bot.fail("getFile", "Internal Server Error", status=500)
+    # a 5xx is retried (twice); the third failure in a row gives up politely
+    bot.fail("getFile", "Internal Server Error", status=500, times=3)
     msg = bot.push_message(photo=bot.photo_sizes(_png()))
 
     sent = await bot.wait_for("sendMessage", _to_chat(msg), timeout=WAIT_S)

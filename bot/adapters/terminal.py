@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from bot.adapters.terminal_quiz import leaderboard_command, quiz_answer, quiz_command, score_command
+from bot.adapters.terminal_quiz import (
+    TERMINAL_CHAT,
+    leaderboard_command,
+    player_id,
+    quiz_answer,
+    quiz_command,
+    score_command,
+)
 from bot.adapters.text_render import render_text
 from bot.core import messages as m
 from bot.core.lookup import lookup_species
@@ -39,6 +46,9 @@ async def handle_line(services: Services, line: str) -> str | None:
         return await leaderboard_command(services.quiz)
     if command == "/score":
         return await score_command(services.quiz)
+    if command == "/forgetme":
+        await services.quiz.forget_user(TERMINAL_CHAT.platform, player_id())
+        return m.FORGOTTEN_TEXT
     if not text.startswith("/") and (answer := await quiz_answer(services.quiz, text)) is not None:
         return answer
     if text.startswith("/") and "/" not in command[1:]:  # "/tmp/x.jpg" is a path, not a command

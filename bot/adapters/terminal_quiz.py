@@ -20,6 +20,11 @@ TERMINAL_CHAT = ChatRef("terminal", "local")
 QUIZ_USAGE = "Usage: /quiz [number of questions 1-20] [kids|expert], or /quiz stop"
 
 
+def player_id() -> str:
+    """The terminal player's id (the login name)."""
+    return _player()[0]
+
+
 def _player() -> tuple[str, str]:
     try:
         name = getpass.getuser()

@@ -43,6 +43,7 @@ HELP_TEXT = (
     "/quiz - play a reptile quiz together (for example /quiz 10 expert; /quiz stop ends it)\n"
     "/leaderboard - the best quiz players here\n"
     "/score - your own quiz points\n"
+    "/forgetme - make me forget your quiz scores\n"
     "/help - show this message\n\n"
     "Remember: never touch a wild reptile. Keep away and tell an adult!"
 )

@@ -1,11 +1,13 @@
 """Discord command callbacks: ``/reptile``, the "Identify reptile" message context menu, ``/species``
-(with autocomplete), ``/help``, and the quiz commands ``/quiz start``, ``/quiz stop``, ``/leaderboard``
-and ``/score`` (run by :mod:`.quiz`). Thin: every answer is a core fact card rendered by :mod:`.render`.
+(with autocomplete), ``/help``, ``/forgetme``, the admin-only ``/stats``, and the quiz commands
+``/quiz start``, ``/quiz stop``, ``/leaderboard`` and ``/score`` (run by :mod:`.quiz`). Thin: every
+answer is a core fact card rendered by :mod:`.render`.
 
 Answer flow for a photo (Discord allows 3 seconds for the first answer):
 
-1. check the attachment's declared size and content type *before* downloading
-   (:meth:`~bot.core.identify.IdentifyService.precheck`); a refusal is an ephemeral reply at once;
+1. check the per-user rate limit and the attachment's declared size and content type *before*
+   downloading (:meth:`~bot.core.identify.IdentifyService.rate_check` and
+   :meth:`~bot.core.identify.IdentifyService.precheck`); a refusal is an ephemeral reply at once;
 2. otherwise defer with "thinking…", download at most ``MAX_IMAGE_BYTES``, identify off the loop;
 3. edit the "thinking…" message into the fact-card embed (with a "Quiz the group!" button after a
    confident identification; only the attachment URL is remembered, never the bytes). A problem found
@@ -26,8 +28,9 @@ import discord
 from discord import app_commands
 
 from bot.adapters.discord.quiz import PLATFORM, DiscordQuiz, photo_view
-from bot.adapters.discord.render import render_embed
+from bot.adapters.discord.render import render_embed, text_embed
 from bot.core import messages as m
+from bot.core.admin import NOT_ADMIN_TEXT, is_admin, stats_text
 from bot.core.card import CardKind, FactCard
 from bot.core.cards import problem_card
 from bot.core.identify import IdentifyOutcome
@@ -57,6 +60,7 @@ HELP_TEXT = (
     "number to answer; the answer is shown when time is up. **/quiz stop** ends it.\n"
     "After I recognise a photo, press **Quiz the group!** to turn it into a quiz question.\n"
     "**/leaderboard** — the best quiz players in this server. **/score** — your own score.\n"
+    "**/forgetme** — I forget your quiz scores and answers.\n"
     "**/help** — show this message.\n\n"
     "Remember: never touch a wild reptile. Keep away and tell an adult!"
 )
@@ -218,11 +222,28 @@ class DiscordHandlers:
         embed = discord.Embed(title="🦎 Reptile Museum", description=HELP_TEXT, colour=0x43A047)
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
+    async def forgetme(self, interaction: discord.Interaction) -> None:
+        """``/forgetme`` — delete the sender's quiz scores and answers on Discord (ephemeral answer)."""
+        n = await self.services.quiz.forget_user(PLATFORM, interaction.user.id)
+        log.info("discord: forgot a user's quiz data (%d rows)", n)
+        await interaction.response.send_message(embed=text_embed(m.FORGOTTEN_TEXT), ephemeral=True)
+
+    async def stats(self, interaction: discord.Interaction) -> None:
+        """``/stats`` — usage counts, only for the Discord user ids listed in ``ADMIN_IDS`` (ephemeral)."""
+        svc = self.services
+        if not is_admin(svc.admin_ids, PLATFORM, interaction.user.id):
+            await interaction.response.send_message(embed=text_embed(NOT_ADMIN_TEXT), ephemeral=True)
+            return
+        text = await stats_text(svc.state, svc.runner.pending, svc.runner.max_pending, svc.started_at)
+        await interaction.response.send_message(embed=text_embed(text), ephemeral=True)
+
     # ------------------------------------------------------------------ photo flow
     async def identify_source(self, interaction: discord.Interaction, source: ImageSource) -> None:
-        """Precheck, defer, download, identify, answer (see the module docstring)."""
+        """Rate check, precheck, defer, download, identify, answer (see the module docstring)."""
         identify = self.services.identify
-        refusal = identify.precheck(source.size, source.content_type)
+        refusal = identify.rate_check(PLATFORM, interaction.user.id) or identify.precheck(
+            source.size, source.content_type
+        )
         if refusal is not None:
             await self.send_private(interaction, refusal)
             return
@@ -293,18 +314,33 @@ class DiscordHandlers:
             await interaction.edit_original_response(embed=embed)
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        """Log any failure of a command and tell the sender kindly; never raises."""
+        """Log any failure of a command once and tell the sender kindly; never raises.
+
+        A Discord API failure (e.g. HTTP 500 still failing after discord.py's own retries) is one log
+        line without a traceback; telling the user then usually fails the same way, which is only
+        logged at DEBUG so an outage does not flood the log.
+        """
         command = interaction.command.qualified_name if interaction.command else "?"
-        log.error("Discord command %s failed", command, exc_info=error)
+        cause = getattr(error, "original", error)
+        api_failure = isinstance(cause, discord.HTTPException)
+        if api_failure:
+            log.error("Discord command %s failed: Discord API answered %s (%s)", command,
+                      cause.status, type(cause).__name__)
+        else:
+            log.error("Discord command %s failed", command, exc_info=error)
         try:
             await self.send_private(interaction, problem_card(m.ERROR_TEXT))
+        except discord.HTTPException as exc:
+            log.log(logging.DEBUG if api_failure else logging.WARNING,
+                    "could not tell the user about the failure of %s (%s %s)", command, exc.status,
+                    type(exc).__name__)
         except Exception:
             log.warning("could not tell the user about the failure of %s", command, exc_info=True)
 
 
 def register_commands(tree: app_commands.CommandTree, handlers: DiscordHandlers) -> None:
-    """Add ``/reptile``, ``/species``, ``/help``, the "Identify reptile" context menu and (when the
-    handlers have a quiz runner) the quiz commands to ``tree``, and route command errors to
+    """Add ``/reptile``, ``/species``, ``/help``, ``/forgetme``, ``/stats``, the "Identify reptile" context
+    menu and (when the handlers have a quiz runner) the quiz commands to ``tree``, and route command errors to
     :meth:`DiscordHandlers.on_error`."""
 
     @app_commands.command(name="reptile", description="Tell me what reptile is in a photo")
@@ -325,12 +361,22 @@ def register_commands(tree: app_commands.CommandTree, handlers: DiscordHandlers)
     async def help_(interaction: discord.Interaction) -> None:
         await handlers.help(interaction)
 
+    @app_commands.command(name="forgetme", description="Forget my quiz scores and answers")
+    async def forgetme(interaction: discord.Interaction) -> None:
+        await handlers.forgetme(interaction)
+
+    @app_commands.command(name="stats", description="Usage numbers (only for the bot's admins)")
+    async def stats(interaction: discord.Interaction) -> None:
+        await handlers.stats(interaction)
+
     async def identify_message(interaction: discord.Interaction, message: discord.Message) -> None:
         await handlers.identify_message(interaction, message)
 
     tree.add_command(reptile)
     tree.add_command(species)
     tree.add_command(help_)
+    tree.add_command(forgetme)
+    tree.add_command(stats)
     if handlers.quiz is not None:
         register_quiz_commands(tree, handlers.quiz)
     tree.add_command(app_commands.ContextMenu(name=CONTEXT_MENU_NAME, callback=identify_message))

@@ -3,8 +3,19 @@
 :func:`serve_telegram` runs inside the supervisor's event loop next to other platforms, so it never uses
 ``Application.run_polling`` (which owns the loop and installs signal handlers). It drives the documented
 lifecycle by hand instead: ``initialize`` → ``start`` → ``updater.start_polling`` (or
-``start_webhook``), waits until cancelled, then ``updater.stop`` → ``stop`` → ``shutdown``. Quiz rounds
-are tasks of the :class:`~.quiz.QuizRunner`: they are cancelled (and their chats told) before that.
+``start_webhook``), waits until cancelled, then stops gracefully: ``updater.stop`` first (no new
+updates), then the updates already received are handled and answered (bounded by
+:attr:`TelegramTuning.drain_timeout_s`), then quiz rounds are cancelled (and their chats told), then
+``stop`` → ``shutdown``.
+
+Back-pressure: the application's update queue is a :class:`BoundedUpdateQueue`, so at most
+:attr:`TelegramTuning.max_pending_updates` updates wait in memory and as many are being handled; beyond
+that the updater stops fetching and the rest wait on Telegram's side (nothing is lost). Photos beyond the
+inference queue get the polite "busy" reply from the core.
+
+Network faults: ``getUpdates`` errors are retried by PTB's updater with backoff (logged in one line by
+:func:`_polling_error`); 429 answers are retried by PTB's ``AIORateLimiter`` after ``retry_after``; the
+handlers retry replies and downloads on network errors themselves (``handlers.with_retries``).
 
 The bot token is part of every Bot API URL, and python-telegram-bot and httpx log those URLs at DEBUG
 and INFO level. :func:`build_application` therefore installs a redacting filter on their loggers, and
@@ -16,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import Update
@@ -40,8 +53,75 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.POLL_ANSWER, Update.CALLBACK_QUERY]
 #: Seconds Telegram holds a getUpdates long poll open.
 POLL_TIMEOUT_S = 30
 
+#: Key of the :class:`TelegramTuning` in ``application.bot_data``.
+TUNING_KEY = "tuning"
+
 #: Retries of a request Telegram answered with "Too Many Requests" (RetryAfter).
 RATE_LIMIT_RETRIES = 2
+
+@dataclass(frozen=True, slots=True)
+class TelegramTuning:
+    """Network and back-pressure knobs. The defaults are the production values; tests and the selftest
+    use shorter timeouts (and a faster rate limit, since the fake Bot API has no flood limit).
+
+    Attributes:
+        request_timeout_s: connect/read/write timeout of one Bot API call (PTB's default is 5 s).
+        overall_max_rate: Bot API calls per second with a chat (Telegram's limit: about 30).
+        group_max_rate: messages per minute to one group (Telegram's limit: about 20).
+        max_pending_updates: updates waiting in memory, and at most as many being handled.
+        drain_timeout_s: on stop, how long updates already received may take to be answered.
+    """
+
+    request_timeout_s: float = 5.0
+    overall_max_rate: float = 30.0
+    group_max_rate: float = 20.0
+    max_pending_updates: int = 64
+    drain_timeout_s: float = 10.0
+
+
+class BoundedUpdateQueue(asyncio.Queue[Any]):
+    """The application's update queue, with back-pressure.
+
+    PTB's update fetcher takes each update off the queue and starts a task for it at once, so a plain
+    queue lets a flood of updates become a flood of tasks. Here :meth:`get` waits while ``limit``
+    updates are being handled (an update is finished when the application calls :meth:`task_done`),
+    and :meth:`put` waits while ``limit`` updates are queued, which pauses the updater's polling (or a
+    webhook delivery) until there is room.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        super().__init__(maxsize=limit)
+        self.limit = limit
+        self.active = 0
+        self._room = asyncio.Event()
+
+    async def get(self) -> Any:
+        while self.active >= self.limit:
+            self._room.clear()
+            await self._room.wait()
+        item = await super().get()
+        self.active += 1
+        return item
+
+    def task_done(self) -> None:
+        super().task_done()
+        self.active = max(0, self.active - 1)
+        self._room.set()
+
+    def drop_pending(self) -> int:
+        """Remove every queued (not yet started) update; returns how many."""
+        dropped = 0
+        while True:
+            try:
+                self.get_nowait()
+            except asyncio.QueueEmpty:
+                return dropped
+            dropped += 1
+            self.active += 1  # get_nowait does not count; task_done below uncounts it
+            self.task_done()
+
 
 #: Loggers that may print Bot API URLs (which contain the token) or request parameters.
 _LEAKY_LOGGER_PREFIXES = ("telegram", "httpx", "httpcore")
@@ -52,7 +132,8 @@ class TelegramStartError(RuntimeError):
 
 
 class _SecretRedactor(logging.Filter):
-    """Logger filter replacing known secrets and token-shaped strings with ``***``."""
+    """Logger filter replacing known secrets and token-shaped strings with ``***``; it also folds the
+    tracebacks PTB logs for expected network faults into the line itself."""
 
     def __init__(self) -> None:
         super().__init__("reptile-museum-telegram-redactor")
@@ -63,6 +144,19 @@ class _SecretRedactor(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string: let logging report it as usual
             return True
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.name.startswith("telegram") and isinstance(exc, TelegramError | ValueError):
+            # An expected network fault (e.g. PTB's "Can not load invalid JSON data"): one line, no
+            # traceback, and not the whole response body.
+            message = f"{message[:300]} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
+            record.exc_info = None
+            record.exc_text = None
+            if message.startswith("Can not load invalid JSON data"):
+                # Detail: the failure it causes is logged by us (one line per failure). Kept as a
+                # DEBUG line when DEBUG logging is on.
+                if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+                    return False
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         record.msg = redact(message, sorted(self.secrets))
         record.args = None
         if record.exc_info and not record.exc_text:
@@ -100,25 +194,39 @@ def _token(services: Services) -> str:
     return token
 
 
-def build_application(services: Services) -> Application:
-    """The configured Application: token, Bot API base URLs, rate limiter and every handler.
+def build_application(services: Services, tuning: TelegramTuning | None = None) -> Application:
+    """The configured Application: token, Bot API base URLs, timeouts, rate limiter, the bounded update
+    queue and every handler.
 
     Raises:
         TelegramStartError: when no token is configured.
     """
+    tuning = tuning or TelegramTuning()
     settings = services.settings
     token = _token(services)
     webhook_secret = settings.telegram_webhook_secret
     install_log_redaction([token, webhook_secret.get_secret_value() if webhook_secret else ""])
+    timeout = tuning.request_timeout_s
     application = (
         ApplicationBuilder()
         .token(token)
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
-        .concurrent_updates(CONCURRENT_UPDATES)
+        .connect_timeout(timeout)
+        .read_timeout(timeout)
+        .write_timeout(timeout)
+        .get_updates_connect_timeout(timeout)
+        .get_updates_write_timeout(timeout)
+        .rate_limiter(AIORateLimiter(
+            overall_max_rate=tuning.overall_max_rate,
+            group_max_rate=tuning.group_max_rate,
+            max_retries=RATE_LIMIT_RETRIES,
+        ))
+        .concurrent_updates(min(CONCURRENT_UPDATES, tuning.max_pending_updates))
+        .update_queue(BoundedUpdateQueue(tuning.max_pending_updates))
         .build()
     )
+    application.bot_data[TUNING_KEY] = tuning
     register_handlers(application, services)
     return application
 
@@ -129,7 +237,10 @@ async def _start_updates(application: Application, services: Services) -> str:
     updater = application.updater
     assert updater is not None  # built by ApplicationBuilder
     if not settings.telegram_webhook_url:
-        await updater.start_polling(timeout=POLL_TIMEOUT_S, allowed_updates=ALLOWED_UPDATES)
+        await updater.start_polling(
+            timeout=POLL_TIMEOUT_S, allowed_updates=ALLOWED_UPDATES,
+            error_callback=_polling_error(application.bot.token),
+        )
         return "long polling"
     url = settings.telegram_webhook_url
     secret = settings.telegram_webhook_secret
@@ -146,11 +257,58 @@ async def _start_updates(application: Application, services: Services) -> str:
     return f"webhook on {settings.telegram_webhook_listen}:{settings.telegram_webhook_port}"
 
 
+def _polling_error(token: str) -> Callable[[TelegramError], None]:
+    """PTB's updater retries failed ``getUpdates`` calls with backoff; its default callback logs each
+    failure with a traceback. This one logs one line (without the token) instead."""
+
+    def callback(exc: TelegramError) -> None:
+        log.warning("telegram: getUpdates failed (%s: %s); retrying with backoff",
+                    type(exc).__name__, redact(" ".join(str(exc).split()), [token])[:200])
+
+    return callback
+
+
+async def _stop_updates(application: Application) -> None:
+    """Stop fetching updates (polling or webhook)."""
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+
+
+async def _drain(application: Application, timeout: float) -> None:
+    """Let updates already received be handled and answered, for at most ``timeout`` seconds; then drop
+    the ones not started and cancel the ones still running (each drop is counted in one log line)."""
+    queue = application.update_queue
+    if not application.running or (queue.empty() and getattr(queue, "active", 0) == 0
+                                    and not _handler_tasks(application)):
+        return
+    join = asyncio.ensure_future(queue.join())
+    try:
+        done, _ = await asyncio.wait({join}, timeout=timeout)
+    finally:
+        join.cancel()
+    if done:
+        log.info("telegram: answered every update received before the stop")
+        return
+    dropped = queue.drop_pending() if isinstance(queue, BoundedUpdateQueue) else 0
+    running = _handler_tasks(application)
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.wait(running, timeout=2.0)
+    log.warning("telegram: stopped after %.0f s with %d update(s) unanswered (%d cancelled, %d not started)",
+                timeout, dropped + len(running), len(running), dropped)
+
+
+def _handler_tasks(application: Application) -> set[asyncio.Task[Any]]:
+    """The tasks PTB runs concurrent updates in (it names them ``Application:<bot id>:process_...``)."""
+    prefix = f"Application:{application.bot.id}:process_concurrent_update"
+    return {t for t in asyncio.all_tasks() if not t.done() and t.get_name().startswith(prefix)}
+
+
 async def _stop(application: Application) -> None:
     """Stop the updater and the application (whatever was started), then shut everything down."""
     try:
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        await _stop_updates(application)
         if application.running:
             await application.stop()
     finally:
@@ -160,17 +318,19 @@ async def _stop(application: Application) -> None:
         await application.bot.shutdown()
 
 
-async def serve_telegram(services: Services) -> None:
+async def serve_telegram(services: Services, tuning: TelegramTuning | None = None) -> None:
     """Serve Telegram until cancelled: long polling, or a webhook when ``TELEGRAM_WEBHOOK_URL`` is set.
 
-    On cancellation the updater and the application are stopped and shut down cleanly, then
-    :class:`asyncio.CancelledError` propagates.
+    On cancellation: no more updates are fetched, the updates already received are handled and answered
+    (at most ``tuning.drain_timeout_s`` seconds), quiz rounds are ended, then the application is stopped
+    and shut down and :class:`asyncio.CancelledError` propagates.
 
     Raises:
         TelegramStartError: when the token is missing or rejected, or Telegram cannot be reached at
             start-up (the supervisor retries with backoff). The message never contains the token.
     """
-    application = build_application(services)
+    tuning = tuning or TelegramTuning()
+    application = build_application(services, tuning)
     token = application.bot.token
     try:
         try:
@@ -194,6 +354,8 @@ async def serve_telegram(services: Services) -> None:
     finally:
         runner: QuizRunner | None = application.bot_data.get(QUIZ_KEY)
         try:
+            await _stop_updates(application)
+            await _drain(application, tuning.drain_timeout_s)
             if runner is not None:
                 await runner.shutdown(application.bot)
         finally:

@@ -5,6 +5,14 @@ other media get a kind "please send a photo"; plain text gets a short hint. Grou
 photos are ignored unless someone replies to one with ``/reptile`` or ``/identify`` (or sends a photo
 with that command as its caption). ``/start``, ``/help`` and ``/species NAME`` work everywhere.
 
+Privacy and admin (everywhere): ``/forgetme`` deletes the sender's quiz scores and answers; ``/stats``
+answers only the ids in ``ADMIN_IDS``. Photos count against the per-user rate limit before anything is
+downloaded.
+
+Network faults: replies, ``getFile`` and downloads are retried a few times with backoff on network errors
+(timeouts, reset connections, 5xx) by :func:`with_retries`; 429 answers are retried by PTB's
+``AIORateLimiter``. A request Telegram refused (400, 403) is not retried.
+
 Quizzes (everywhere): ``/quiz [number] [kids|expert]``, ``/quiz stop``, ``/leaderboard`` and ``/score``;
 answers arrive as ``poll_answer`` updates. A confident identification in a group gets a
 "Quiz the group!" button (a ``callback_query``) that starts a one-question photo round. See
@@ -16,14 +24,16 @@ The :class:`~bot.services.Services` live in ``application.bot_data[SERVICES_KEY]
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from telegram import (
@@ -35,7 +45,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -59,6 +69,7 @@ from bot.adapters.telegram.quiz import (
 )
 from bot.adapters.telegram.render import render_html
 from bot.core import messages as m
+from bot.core.admin import NOT_ADMIN_TEXT, is_admin, stats_text
 from bot.core.card import FactCard
 from bot.core.cards import problem_card
 from bot.core.identify import IdentifyOutcome
@@ -88,6 +99,15 @@ _PACKAGE_DIR = str(Path(__file__).resolve().parents[2])
 
 #: Anything shaped like a Telegram token, e.g. inside a Bot API URL.
 _TOKEN_RE = re.compile(r"\d{5,}(?::|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
+
+#: Pauses (seconds) before each retry of a reply or download that failed on the network; their number
+#: is the number of retries. Kept short: a child is waiting.
+RETRY_DELAYS_S: tuple[float, ...] = (0.5, 1.5)
+
+_T = TypeVar("_T")
+
+#: Our wrappers around Bot API calls: error locations name their caller instead.
+_RETRY_WRAPPERS = frozenset({"with_retries", "_send", "reply_plain", "reply_html", "reply_card"})
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
@@ -168,33 +188,75 @@ def attachment_of(message: Message) -> Attachment:
 
 async def reply_card(
     message: Message, card: FactCard, reply_markup: InlineKeyboardMarkup | None = None
-) -> Message:
+) -> Message | None:
     """Send ``card`` as HTML, replying to ``message`` (link previews off: the source link is a footnote)."""
     return await reply_html(message, render_html(card), reply_markup)
 
 
 async def reply_html(
     message: Message, html_text: str, reply_markup: InlineKeyboardMarkup | None = None
-) -> Message:
+) -> Message | None:
     """Reply to ``message`` with ready-made Telegram HTML, quoting it even in private chats."""
-    return await message.reply_text(
+    return await _send(lambda: message.reply_text(
         html_text,
         parse_mode=ParseMode.HTML,
         link_preview_options=LinkPreviewOptions(is_disabled=True),
         do_quote=True,
         allow_sending_without_reply=True,
         reply_markup=reply_markup,
-    )
+    ))
 
 
-async def reply_plain(message: Message, text: str) -> Message:
+async def reply_plain(message: Message, text: str) -> Message | None:
     """Reply to ``message`` with plain text (no parse mode, so nothing needs escaping)."""
-    return await message.reply_text(
+    return await _send(lambda: message.reply_text(
         text,
         link_preview_options=LinkPreviewOptions(is_disabled=True),
         do_quote=True,
         allow_sending_without_reply=True,
-    )
+    ))
+
+
+async def _send(call: Callable[[], Awaitable[Message]]) -> Message | None:
+    """Send with :func:`with_retries`. Telegram answered 2xx but the body could not be parsed (PTB
+    raises a bare :class:`~telegram.error.TelegramError`): the message was accepted, so it is not sent
+    again and ``None`` is returned (one log line)."""
+    try:
+        return await with_retries("sendMessage", call)
+    except TelegramError as exc:
+        if type(exc) is not TelegramError:
+            raise
+        log.warning("telegram: sendMessage answer unreadable (%s); assuming it was delivered",
+                    redact(str(exc))[:120])
+        return None
+
+
+async def with_retries(what: str, call: Callable[[], Awaitable[_T]],
+                       delays: Sequence[float] | None = None) -> _T:
+    """``await call()``, retried after each of ``delays`` (default :data:`RETRY_DELAYS_S`) when it
+    fails on the network: a timeout, a reset connection or a 5xx answer (PTB raises
+    :class:`~telegram.error.NetworkError` for those and does not retry them itself). Requests Telegram
+    refused (:class:`~telegram.error.BadRequest`, 403, 429 after the rate limiter's own retries) and
+    answers that arrived but could not be parsed are not retried: the first are final, and after the
+    last Telegram has already acted on the request. Each failed attempt is logged in one line.
+
+    A timed-out ``sendMessage`` may have been delivered anyway; retrying it risks a duplicate reply,
+    which is better for a child than no reply. (:func:`_send` handles unreadable answers to a send.)
+    """
+    delays = RETRY_DELAYS_S if delays is None else delays
+    for attempt, pause in enumerate((*delays, None), start=1):
+        try:
+            return await call()
+        except BadRequest:
+            raise
+        except NetworkError as exc:
+            if pause is None:
+                raise
+            log.warning("telegram: %s failed (%s: %s); retry %d of %d in %.1f s", what,
+                        type(exc).__name__, redact(" ".join(str(exc).split()))[:160], attempt,
+                        len(delays), pause)
+            await asyncio.sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 async def _typing(message: Message) -> None:
@@ -226,16 +288,21 @@ async def identify_attachment(
     if refusal is not None:
         await reply_card(reply_to, refusal)
         return
+    asker = reply_to.from_user.id if reply_to.from_user is not None else reply_to.chat.id
+    limited = services.identify.rate_check(PLATFORM, asker)
+    if limited is not None:
+        await reply_card(reply_to, limited)
+        return
     await _typing(reply_to)
     try:
-        tg_file = await context.bot.get_file(att.file_id)
+        tg_file = await with_retries("getFile", lambda: context.bot.get_file(att.file_id))
     except BadRequest as exc:
         if "too big" in str(exc).lower():
             log.info("telegram: getFile refused a file as too big")
             await reply_card(reply_to, problem_card(m.too_large_text(services.identify.max_bytes)))
             return
         raise
-    data = await tg_file.download_as_bytearray()
+    data = await with_retries("file download", tg_file.download_as_bytearray)
     outcome = await services.identify.identify(bytes(data))
     markup = None
     ident = outcome.identification
@@ -414,6 +481,35 @@ async def poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     )
 
 
+async def forgetme_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/forgetme``: delete the sender's quiz scores and answers (every chat, this platform)."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None:
+        return
+    if user is None:
+        await reply_plain(message, m.ERROR_TEXT)
+        return
+    removed = await services_of(context).quiz.forget_user(PLATFORM, user.id)
+    log.info("telegram: /forgetme removed %d row(s)", removed)
+    await reply_plain(message, m.FORGOTTEN_TEXT)
+
+
+async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/stats``: usage figures, only for the ids in ``ADMIN_IDS``."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None:
+        return
+    services = services_of(context)
+    if user is None or not is_admin(services.admin_ids, PLATFORM, user.id):
+        await reply_plain(message, NOT_ADMIN_TEXT)
+        return
+    runner = services.runner
+    text = await stats_text(services.state, runner.pending, runner.max_pending, services.started_at)
+    await reply_plain(message, text)
+
+
 async def leaderboard_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/leaderboard``: this chat's top 10 players."""
     message = update.effective_message
@@ -466,7 +562,7 @@ def describe_error(exc: BaseException, secrets: Sequence[str] = ()) -> str:
     text = redact(" ".join(str(exc).split()), secrets)[:200]
     where = ""
     frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
-    ours = [f for f in frames if f.filename.startswith(_PACKAGE_DIR)]
+    ours = [f for f in frames if f.filename.startswith(_PACKAGE_DIR) and f.name not in _RETRY_WRAPPERS]
     if frames:
         last = (ours or frames)[-1]
         where = f" at {Path(last.filename).name}:{last.lineno} in {last.name}"
@@ -513,6 +609,8 @@ def register_handlers(application: Application, services: Services) -> None:
     application.add_handler(CommandHandler("quiz", quiz_command, filters=messages_only))
     application.add_handler(CommandHandler("leaderboard", leaderboard_command, filters=messages_only))
     application.add_handler(CommandHandler("score", score_command, filters=messages_only))
+    application.add_handler(CommandHandler("forgetme", forgetme_command, filters=messages_only))
+    application.add_handler(CommandHandler("stats", stats_command, filters=messages_only))
     application.add_handler(PollAnswerHandler(poll_answer))
     application.add_handler(CallbackQueryHandler(photo_quiz_button, pattern=PHOTO_CALLBACK_RE))
     application.add_handler(
