@@ -425,3 +425,23 @@ async def test_unsure_identification_has_no_quiz_button(bot: FakeTelegram, servi
     cmd = bot.push_message(chat=group, text="/reptile", reply_to_message=photo_msg)
     card = await bot.wait_for("sendMessage", _to(GROUP, cmd), timeout=WAIT_S)
     assert "reply_markup" not in card.params
+
+
+async def test_answer_that_overtakes_the_poll_registration_still_counts(
+    bot: FakeTelegram, services: Services
+) -> None:
+    """Telegram can deliver a fast child's poll_answer before the bot has read sendPoll's response."""
+    services.settings.quiz_open_period_s = 30
+    chat = bot.private_chat(1002)
+
+    async def answer_first(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
+        msg = fake._m_sendpoll(params)
+        right = int(params["correct_option_ids"][0])
+        fake.push_poll_answer(msg["poll"]["id"], FakeTelegram.user(1002, "Speedy"), [right])
+        await asyncio.sleep(0.6)  # the answer is fetched by getUpdates while this response is held back
+        return msg
+
+    bot.route("sendPoll", answer_first)
+    bot.push_message(chat=chat, text="/quiz kids 1")
+    summary = await bot.wait_for("sendMessage", _to(1002, contains="end of the quiz"), timeout=WAIT_S)
+    assert "Speedy: 1 of 1 right" in summary.params["text"]

@@ -48,6 +48,8 @@ PLATFORM = "telegram"
 #: Seconds the round waits after a poll's ``open_period`` before closing it, so answers given just
 #: before Telegram closed the poll (and still on their way to us) count.
 GRACE_S = 1.0
+#: How long a poll answer for an unknown poll waits for a poll being registered right now, seconds.
+REGISTRATION_WAIT_S = 2.0
 #: Pause between a reveal and the next question, so the reveal can be read first.
 PAUSE_S = 2.0
 #: Longest wait for a best-effort request (``stopPoll``, notices at start-up and shutdown).
@@ -126,6 +128,8 @@ class _Round:
     poll_message_id: int | None = None
     open_period: int = 0
     everyone: asyncio.Event = field(default_factory=asyncio.Event)
+    #: Cleared while a poll is being sent and registered: an answer can arrive in between.
+    registered: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
     def everyone_answered(self) -> bool:
@@ -235,6 +239,16 @@ class QuizRunner:
         chat, result = await self.engine.answer_by_message(
             PLATFORM, poll_id, user_id, first_name, int(option_ids[0])
         )
+        if chat is None:
+            # The answer may have overtaken the registration of a poll just sent: wait for pending
+            # registrations (bounded), then try once more, so a fast child's answer is not lost.
+            pending = [r.registered.wait() for r in self._rounds.values() if not r.registered.is_set()]
+            if pending:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.gather(*pending), REGISTRATION_WAIT_S)
+                chat, result = await self.engine.answer_by_message(
+                    PLATFORM, poll_id, user_id, first_name, int(option_ids[0])
+                )
         if chat is None or not result.accepted:
             return
         rnd = self._rounds.get(chat.key)
@@ -289,6 +303,14 @@ class QuizRunner:
         open_period = self.open_period
         if q.photo_file_id:
             await self._send_photo(bot, rnd, q.photo_file_id)
+        rnd.registered.clear()
+        try:
+            await self._post_poll(bot, rnd, rq, open_period)
+        finally:
+            rnd.registered.set()
+
+    async def _post_poll(self, bot: Bot, rnd: _Round, rq: RoundQuestion, open_period: int) -> None:
+        q = rq.question
         message = await bot.send_poll(
             rnd.tg_chat_id,
             rq.poll_text,
