@@ -12,13 +12,37 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Iterable
 from types import TracebackType
 from urllib.parse import quote
 
 from bot.settings import Settings
 
-# Telegram tokens look like 123456789:AA... and appear in Bot API URLs.
-_TELEGRAM_TOKEN_RE = re.compile(r"\d{6,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}")
+# Telegram tokens look like 123456789:AA... and appear in Bot API URLs (``:`` percent-encoded in file URLs).
+_TELEGRAM_TOKEN_RE = re.compile(r"\d{5,}(?::|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
+
+
+def secret_variants(secret: str) -> list[str]:
+    """The forms a secret takes in logs, longest first: as is, without surrounding spaces,
+    percent-encoded (file download URLs encode a token's ``:`` as ``%3A``), and a Telegram token's
+    secret part after the ``:``. Variants shorter than 8 characters are left out."""
+    variants: set[str] = set()
+    for s in {secret, secret.strip()}:
+        variants |= {s, quote(s, safe=""), quote(s)}
+        _, sep, tail = s.partition(":")
+        if sep:
+            variants.add(tail)
+    return sorted((v for v in variants if len(v) >= 8), key=len, reverse=True)
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every variant of each secret (:func:`secret_variants`), and anything shaped like
+    a Telegram bot token, replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            for variant in secret_variants(secret):
+                text = text.replace(variant, "***")
+    return _TELEGRAM_TOKEN_RE.sub("***", text)
 
 
 class RedactingFilter(logging.Filter):
@@ -26,15 +50,11 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        secrets = [s.strip() for s in secrets if s] + [s for s in secrets if s]
-        variants = {v for s in secrets if len(s) >= 8 for v in (s, quote(s, safe=""), quote(s))}
-        self._secrets = sorted(variants, key=len, reverse=True)  # URL-encoded forms too
+        self._secrets = [s for s in secrets if s]
 
     def redact(self, text: str) -> str:
         """``text`` with secrets replaced."""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return _TELEGRAM_TOKEN_RE.sub("***", text)
+        return redact(text, self._secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:

@@ -36,8 +36,9 @@ from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
-from bot.adapters.telegram.handlers import QUIZ_KEY, redact, register_handlers
+from bot.adapters.telegram.handlers import QUIZ_KEY, register_handlers
 from bot.adapters.telegram.quiz import QuizRunner, post_interrupted
+from bot.logging_setup import redact
 from bot.services import Services
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import quote
 
 from telegram import (
     InlineKeyboardButton,
@@ -76,6 +75,7 @@ from bot.core.identify import IdentifyOutcome
 from bot.core.lookup import lookup_species
 from bot.core.quiz.engine import NoQuestions, RoundAlreadyRunning
 from bot.core.quiz.questions import Difficulty
+from bot.logging_setup import redact
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,6 @@ _CAPTION_COMMAND_RE = re.compile(r"^/(?:reptile|identify)(?:@(\w+))?(?:\s|$)", r
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[2])
 
 #: Anything shaped like a Telegram token, e.g. inside a Bot API URL.
-_TOKEN_RE = re.compile(r"\d{5,}(?::|%3A)[A-Za-z0-9_-]{20,}", re.IGNORECASE)
 
 #: Pauses (seconds) before each retry of a reply or download that failed on the network; their number
 #: is the number of retries. Kept short: a child is waiting.
@@ -535,26 +534,6 @@ async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 # ---------------------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------------------
-
-
-def secret_variants(secret: str) -> list[str]:
-    """The forms a secret takes in logs: as is, percent-encoded (file download URLs encode the ``:``
-    of a token as ``%3A``), and a token's secret part after the ``:``."""
-    variants = {secret, quote(secret, safe=""), quote(secret)}
-    _, sep, tail = secret.partition(":")
-    if sep and len(tail) >= 8:
-        variants.add(tail)
-    return sorted((v for v in variants if v), key=len, reverse=True)
-
-
-def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """``text`` without the given secrets (in any of their :func:`secret_variants`) or anything shaped
-    like a Telegram bot token."""
-    for secret in secrets:
-        if secret:
-            for variant in secret_variants(secret):
-                text = text.replace(variant, "***")
-    return _TOKEN_RE.sub("***", text)
 
 
 def describe_error(exc: BaseException, secrets: Sequence[str] = ()) -> str:
