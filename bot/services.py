@@ -83,7 +83,7 @@ async def open_services(settings: Settings) -> Services:
         raise
     log.info("model %s loaded; %d taxa in the species database", classifier.model_id, len(species.taxa))
     limiter = UserRateLimiter(settings.user_rate_limit, settings.user_rate_window_s)
-    identify = IdentifyService(runner, species, settings.max_image_bytes, limiter)
+    identify = IdentifyService(runner, species, settings.max_image_bytes, limiter, id_log=state)
     if interrupted:
         log.info("closed %d quiz round(s) cut off by the last stop", len(interrupted))
     return Services(settings, species, runner, identify, state, quiz, interrupted,

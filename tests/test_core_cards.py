@@ -133,3 +133,36 @@ async def test_precheck_refuses_big_and_non_image_files_before_download(species)
 async def test_oversized_bytes_are_refused_without_running_the_model(species):
     card = await card_for(species, RuntimeError("model must not run"), max_bytes=5)
     assert "too big" in card.body
+
+
+class RecordingLog:
+    def __init__(self, fail: bool = False) -> None:
+        self.rows: list[tuple] = []
+        self.fail = fail
+
+    async def log_identification(self, platform, chat_id, scientific_name, confidence) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        self.rows.append((platform, chat_id, scientific_name, round(confidence, 2)))
+
+
+async def test_identifications_are_logged_once_with_taxon_or_not_a_reptile(species):
+    id_log = RecordingLog()
+    cobra = reptile(("Naja naja", "species", "snake", 0.93), confident=True)
+    await IdentifyService(FixedIdentifier(cobra), species, 1000, id_log=id_log).identify(
+        b"x", platform="telegram", chat_id=7)
+    frog = Identification(False, 0.1, None, 0.0, (), non_reptile_kind="amphibian")
+    await IdentifyService(FixedIdentifier(frog), species, 1000, id_log=id_log).identify(
+        b"x", platform="discord", chat_id=8)
+    bad = ImageRejected(RejectReason.CORRUPT)
+    await IdentifyService(FixedIdentifier(bad), species, 1000, id_log=id_log).identify(
+        b"x", platform="discord", chat_id=9)
+    await IdentifyService(FixedIdentifier(cobra), species, 1000, id_log=id_log).identify(b"x")
+    assert id_log.rows == [("telegram", 7, "Naja naja", 0.93), ("discord", 8, "", 0.9)]
+
+
+async def test_a_failing_log_never_costs_the_child_its_answer(species):
+    cobra = reptile(("Naja naja", "species", "snake", 0.93), confident=True)
+    service = IdentifyService(FixedIdentifier(cobra), species, 1000, id_log=RecordingLog(fail=True))
+    outcome = await service.identify(b"x", platform="telegram", chat_id=7)
+    assert outcome.card.title == "Indian cobra"

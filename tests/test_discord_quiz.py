@@ -366,7 +366,7 @@ async def test_quiz_the_group_after_a_confident_identification(
     async def identify(data: bytes) -> IdentifyOutcome:  # the model is sure; everything else is real
         return IdentifyOutcome(card, ident)
 
-    monkeypatch.setattr(services.identify, "identify", identify)
+    monkeypatch.setattr(services.identify, "_identify", identify)
     url = fake.add_file("lizard.png", b"\x89PNG fake", "image/png")
     att = alice.attachment("lizard.png", url, size=10, content_type="image/png")
     reptile = alice.slash_with_attachment("reptile", "photo", att)

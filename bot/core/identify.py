@@ -27,6 +27,14 @@ class PhotoIdentifier(Protocol):
     async def identify(self, data: bytes) -> Identification: ...
 
 
+class IdentificationLog(Protocol):
+    """Where identifications are logged (implemented by :class:`bot.core.quiz.state.StateStore`)."""
+
+    async def log_identification(
+        self, platform: str, chat_id: str | int, scientific_name: str, confidence: float
+    ) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class IdentifyOutcome:
     """The reply card and, when the model ran, its raw identification."""
@@ -48,6 +56,8 @@ class IdentifyService:
         species: the species repository.
         max_bytes: largest accepted upload in bytes (the ``MAX_IMAGE_BYTES`` setting).
         rate_limiter: per-user photo limit; ``None`` = unlimited.
+        id_log: the identification log (platform, hashed chat id, taxon, confidence, time);
+            ``None`` = nothing is logged.
     """
 
     def __init__(
@@ -56,11 +66,13 @@ class IdentifyService:
         species: SpeciesRepository,
         max_bytes: int,
         rate_limiter: UserRateLimiter | None = None,
+        id_log: IdentificationLog | None = None,
     ) -> None:
         self.identifier = identifier
         self.species = species
         self.max_bytes = max_bytes
         self.rate_limiter = rate_limiter
+        self.id_log = id_log
 
     def rate_check(self, platform: str, user_id: str | int) -> FactCard | None:
         """Count one photo for ``platform:user_id``; a friendly card when over the per-user limit
@@ -89,8 +101,34 @@ class IdentifyService:
             return rejected_card(RejectReason.UNSUPPORTED)
         return None
 
-    async def identify(self, data: bytes) -> IdentifyOutcome:
-        """Identify one photo. Never raises for bad input: every failure becomes a kind card."""
+    async def identify(
+        self, data: bytes, *, platform: str | None = None, chat_id: str | int | None = None
+    ) -> IdentifyOutcome:
+        """Identify one photo. Never raises for bad input: every failure becomes a kind card.
+
+        With ``platform`` and ``chat_id``, a model answer is also written to the identification log
+        (:meth:`log`).
+        """
+        outcome = await self._identify(data)
+        if platform is not None and chat_id is not None and outcome.identification is not None:
+            await self.log(platform, chat_id, outcome.identification)
+        return outcome
+
+    async def log(self, platform: str, chat_id: str | int, ident: Identification) -> None:
+        """Log one model answer: the top taxon and its confidence, or ``""`` (not a reptile) with the
+        probability of not being a reptile. No photo and no user id. A failure is logged, never raised."""
+        if self.id_log is None:
+            return
+        if ident.is_reptile and ident.top:
+            taxon, confidence = ident.top[0].scientific_name, ident.top[0].confidence
+        else:
+            taxon, confidence = "", 1.0 - ident.reptile_probability
+        try:
+            await self.id_log.log_identification(platform, chat_id, taxon, confidence)
+        except Exception as exc:
+            log.warning("%s: could not log an identification (%s)", platform, type(exc).__name__)
+
+    async def _identify(self, data: bytes) -> IdentifyOutcome:
         if len(data) > self.max_bytes:
             return IdentifyOutcome(problem_card(m.too_large_text(self.max_bytes)))
         try:

@@ -33,7 +33,6 @@ from bot.core import messages as m
 from bot.core.admin import NOT_ADMIN_TEXT, is_admin, stats_text
 from bot.core.card import CardKind, FactCard
 from bot.core.cards import problem_card
-from bot.core.identify import IdentifyOutcome
 from bot.core.lookup import lookup_species
 from bot.services import Services
 
@@ -256,9 +255,8 @@ class DiscordHandlers:
             log.warning("download failed: %s", exc)
             card = problem_card(m.DOWNLOAD_FAILED_TEXT)
         else:
-            outcome = await identify.identify(data)
+            outcome = await identify.identify(data, platform=PLATFORM, chat_id=interaction.channel_id or 0)
             card = outcome.card
-            await self.log_identification(interaction, outcome)
         if card.kind is CardKind.PROBLEM:
             await self.send_private(interaction, card)
             return
@@ -267,22 +265,6 @@ class DiscordHandlers:
             await interaction.edit_original_response(embed=render_embed(card))
         else:
             await interaction.edit_original_response(embed=render_embed(card), view=view)
-
-    async def log_identification(self, interaction: discord.Interaction, outcome: IdentifyOutcome) -> None:
-        """Log a model answer (hashed channel id, taxon, confidence; no photo). Never raises."""
-        ident = outcome.identification
-        if ident is None:
-            return
-        if ident.is_reptile and ident.top:
-            taxon, confidence = ident.top[0].scientific_name, ident.top[0].confidence
-        else:
-            taxon, confidence = "", 1.0 - ident.reptile_probability  # "" = not a reptile
-        try:
-            await self.services.quiz.log_identification(
-                PLATFORM, interaction.channel_id or 0, taxon, confidence
-            )
-        except Exception:
-            log.warning("could not log an identification", exc_info=True)
 
     def photo_quiz_view(
         self, interaction: discord.Interaction, card: FactCard, source: ImageSource

@@ -71,7 +71,6 @@ from bot.core import messages as m
 from bot.core.admin import NOT_ADMIN_TEXT, is_admin, stats_text
 from bot.core.card import FactCard
 from bot.core.cards import problem_card
-from bot.core.identify import IdentifyOutcome
 from bot.core.lookup import lookup_species
 from bot.core.quiz.engine import NoQuestions, RoundAlreadyRunning
 from bot.core.quiz.questions import Difficulty
@@ -302,7 +301,7 @@ async def identify_attachment(
             return
         raise
     data = await with_retries("file download", tg_file.download_as_bytearray)
-    outcome = await services.identify.identify(bytes(data))
+    outcome = await services.identify.identify(bytes(data), platform=PLATFORM, chat_id=reply_to.chat.id)
     markup = None
     ident = outcome.identification
     if outcome.card.quizzable and _in_group(reply_to) and ident is not None and ident.top:
@@ -313,20 +312,6 @@ async def identify_attachment(
             [[InlineKeyboardButton(PHOTO_BUTTON_TEXT, callback_data=PHOTO_CALLBACK_PREFIX + key)]]
         )
     await reply_card(reply_to, outcome.card, markup)
-    await _log_identification(services, reply_to.chat.id, outcome)
-
-
-async def _log_identification(services: Services, chat_id: int, outcome: IdentifyOutcome) -> None:
-    """Log a reptile identification (hashed chat id, taxon, confidence); a failure is only logged."""
-    ident = outcome.identification
-    if ident is None or not ident.is_reptile or not ident.top:
-        return
-    try:
-        await services.quiz.log_identification(
-            PLATFORM, chat_id, ident.top[0].scientific_name, ident.top[0].confidence
-        )
-    except Exception as exc:
-        log.warning("telegram: could not log an identification (%s)", type(exc).__name__)
 
 
 # ---------------------------------------------------------------------------------------------------
