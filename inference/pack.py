@@ -25,7 +25,6 @@ Only onnxruntime, numpy and Pillow are needed (no ``onnx``, no scikit-learn).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sqlite3
 import time
@@ -37,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from inference.classifier import DEFAULT_MODEL, load_model_info
+from inference.hashing import file_sha256
 from inference.postprocess import postprocess
 from inference.preprocess import ImageLimits, decode_image, to_model_input
 from inference.types import Identification, TaxonScore
@@ -57,14 +57,6 @@ class PackTaxon:
 
 class PackError(ValueError):
     """The pack folder is incomplete, corrupt or inconsistent with the species database."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_taxa_in_db(taxa: list[PackTaxon], db_path: Path) -> None:
@@ -135,7 +127,7 @@ class PackClassifier:
         self.model_path = self.pack_dir / self.meta["model_file"]
         if not self.model_path.exists():
             raise FileNotFoundError(self.model_path)
-        sha = _sha256(self.model_path)
+        sha = file_sha256(self.model_path)
         if verify_sha and sha != self.meta["model_sha256"]:
             raise PackError(f"{self.model_path}: sha256 {sha[:12]} does not match pack.json")
         lite = ([127.0] * 3, [128.0] * 3)

@@ -15,7 +15,6 @@ group is what is assigned to train / validation / test, never single photos.
 from __future__ import annotations
 
 import csv
-import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,15 +75,6 @@ def items_from_manifest(
             source = (row.get(source_column) or "").strip() if source_column else ""
             out.append(Item((root / row["path"]).resolve(), label, source))
     return out
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def dhash(img: Image.Image, size: int = 8) -> int:

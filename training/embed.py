@@ -25,8 +25,9 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 from inference.classifier import DEFAULT_MODEL, ReptileClassifier
+from inference.hashing import file_sha256
 from inference.preprocess import ImageLimits, decode_image, to_model_input
-from training.dataset import dhash, file_sha256
+from training.dataset import dhash
 
 log = logging.getLogger(__name__)
 

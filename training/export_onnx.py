@@ -24,12 +24,13 @@ statically from the image size at construction time.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from inference.hashing import file_sha256
 
 #: ONNX opset used for the export (>= 17 required by the project).
 OPSET = 17
@@ -124,15 +125,6 @@ def build_torch_model(variant: str) -> Any:
     return TwoHead(net).eval()
 
 
-def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def export(variant: str, out_dir: Path) -> tuple[Path, Path]:
     """Export ``variant`` to ``out_dir/efficientnet_<variant>.onnx`` plus its ``.json`` metadata.
 
@@ -180,7 +172,7 @@ def export(variant: str, out_dir: Path) -> tuple[Path, Path]:
         "name": f"efficientnet_{variant}",
         "architecture": spec.name,
         "file": onnx_path.name,
-        "sha256": sha256_of(onnx_path),
+        "sha256": file_sha256(onnx_path),
         "opset": OPSET,
         "input_name": "input",
         "input_layout": "NCHW",

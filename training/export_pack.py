@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from training.dataset import file_sha256
+from inference.hashing import file_sha256
 from training.head import LinearHead
 
 PACK_FORMAT = 1

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from inference.classifier import DEFAULT_MODEL, ReptileClassifier, load_model_info
+from inference.hashing import file_sha256
 from inference.preprocess import decode_image, to_model_input
-from training.dataset import file_sha256
 
 #: Largest allowed loss, in percentage points, on any headline metric for int8 to ship.
 MAX_LOSS_POINTS = 0.5
