@@ -14,7 +14,6 @@ embeddings. Exit code 0 when every photo agrees, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.preprocess import decode_image, to_model_input
+from training.dataset import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 #: Default location of the shared (not committed) evaluation photos.
@@ -51,8 +51,7 @@ class ParityReport:
 
 def sample_photos(photos: Path, limit: int) -> list[Path]:
     """Deterministic sample of up to ``limit`` photos, spread over the manifest's folders."""
-    with (photos / "manifest.csv").open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = read_manifest(photos)
     rows.sort(key=lambda r: r["path"])
     step = max(1, len(rows) // max(1, limit))
     return [photos / r["path"] for r in rows[::step][:limit]]

@@ -19,7 +19,6 @@ log-softmax at their own chosen temperatures (a geometric mean of calibrated pro
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ from inference.classifier import DEFAULT_MODEL, ReptileClassifier
 from inference.errors import ImageRejected
 from inference.preprocess import decode_image
 from training.benchmark import _jpeg
+from training.dataset import read_manifest
 from training.evaluate import DEFAULT_PHOTOS, REPO, Sample, choose_calibration, report, run_model
 
 
@@ -104,12 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lite0", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--lite2", type=Path, default=REPO / "runs" / "models" / "efficientnet_lite2.onnx")
     args = ap.parse_args(argv)
-    manifest = args.photos / "manifest.csv"
-    if not manifest.exists() or not args.lite2.exists():
-        print(f"need {manifest} and {args.lite2}", file=sys.stderr)
+    try:
+        rows = read_manifest(args.photos)
+    except FileNotFoundError:
+        rows = []
+    if not rows or not args.lite2.exists():
+        print(f"need {args.photos / 'manifest.csv'} and {args.lite2}", file=sys.stderr)
         return 2
-    with manifest.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
     clfs = [ReptileClassifier(p, intra_op_num_threads=1) for p in (args.lite0, args.lite2)]
     lines = [HEAD, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     singles, cals = [], []

@@ -77,6 +77,17 @@ def items_from_manifest(
     return out
 
 
+def read_manifest(photos: Path | str) -> list[dict[str, str]]:
+    """Every row of ``photos/manifest.csv`` (columns path, label_type, label_taxon, source_label,
+    source_repo, source_path, quality_flag), in file order.
+
+    Raises:
+        FileNotFoundError: ``photos/manifest.csv`` does not exist.
+    """
+    with (Path(photos) / "manifest.csv").open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
 def dhash(img: Image.Image, size: int = 8) -> int:
     """64-bit difference hash: greyscale (size+1)x size thumbnail, 1 bit per left/right comparison."""
     grey = ImageOps.exif_transpose(img).convert("L").resize((size + 1, size), Image.Resampling.LANCZOS)

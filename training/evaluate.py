@@ -24,7 +24,6 @@ Markdown tables:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import platform
 import sys
@@ -47,6 +46,7 @@ from inference.postprocess import (
 )
 from inference.preprocess import decode_image
 from inference.types import REPTILE_TYPES
+from training.dataset import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = REPO / ".." / "shared" / "photos"
@@ -419,12 +419,11 @@ def main(argv: list[str] | None = None) -> int:
         "--write-calibration", action="store_true", help="store the chosen thresholds in the model's json"
     )
     args = parser.parse_args(argv)
-    manifest = args.photos / "manifest.csv"
-    if not manifest.exists():
-        print(f"{manifest} not found", file=sys.stderr)
+    try:
+        rows = read_manifest(args.photos)
+    except FileNotFoundError:
+        print(f"{args.photos / 'manifest.csv'} not found", file=sys.stderr)
         return 2
-    with manifest.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
     clf = ReptileClassifier(args.model, intra_op_num_threads=1)
     samples = run_model(clf, args.photos, rows)
     out: list[str] = [

@@ -24,7 +24,6 @@ onnxruntime.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import sys
@@ -38,6 +37,7 @@ import numpy as np
 from inference.classifier import DEFAULT_MODEL, ReptileClassifier, load_model_info
 from inference.hashing import file_sha256
 from inference.preprocess import decode_image, to_model_input
+from training.dataset import read_manifest
 
 #: Largest allowed loss, in percentage points, on any headline metric for int8 to ship.
 MAX_LOSS_POINTS = 0.5
@@ -190,12 +190,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="op types left in float, e.g. Gemm (the ImageNet classifier)")
     ap.add_argument("--no-eval", action="store_true")
     args = ap.parse_args(argv)
-    manifest = args.photos / "manifest.csv"
-    if not manifest.exists():
-        print(f"{manifest} not found", file=sys.stderr)
+    try:
+        rows = read_manifest(args.photos)
+    except FileNotFoundError:
+        print(f"{args.photos / 'manifest.csv'} not found", file=sys.stderr)
         return 2
-    with manifest.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
     calib = [args.photos / p for p in choose_calibration_photos(rows, args.calib)]
     out = quantize(args.model, args.out, calib, args.keep_fp32)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB), calibrated on {len(calib)} photos\n")
