@@ -420,3 +420,42 @@ async def test_webhook_mode_checks_the_secret_and_answers(
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(task, WAIT_S)
         await svc.close()
+
+
+# -- command menu -----------------------------------------------------------------------------------
+
+
+def _menu(call) -> tuple[str, list[str]]:
+    scope = call.params["scope"]
+    commands = call.params["commands"]
+    return (scope["type"] if isinstance(scope, dict) else scope), [c["command"] for c in commands]
+
+
+async def test_command_menu_is_published_and_every_command_answers(bot: FakeTelegram) -> None:
+    await bot.wait_for("setMyCommands", lambda p: "all_group_chats" in str(p.get("scope")), timeout=WAIT_S)
+    menus = dict(_menu(c) for c in bot.calls("setMyCommands"))
+    assert set(menus) == {"all_private_chats", "all_group_chats"}
+    assert "reptile" in menus["all_group_chats"] and "reptile" not in menus["all_private_chats"]
+    assert {"species", "quiz", "leaderboard", "score", "help"} <= set(menus["all_private_chats"])
+    # A command in the menu that nobody handles would be a dead button: each one gets an answer.
+    chat = bot.group_chat()
+    for command in menus["all_group_chats"]:
+        msg = bot.push_message(chat=chat, text=f"/{command}")
+        await bot.wait_for("sendMessage", lambda p, msg=msg: int(p["chat_id"]) == chat["id"]
+                           and _reply_to(p, msg), timeout=WAIT_S)
+
+
+async def test_command_menu_failure_does_not_stop_the_bot(
+    fake: FakeTelegram, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.fail("setMyCommands", "Bad Request: something went wrong", times=2)
+    task = asyncio.create_task(serve_telegram(services))
+    try:
+        await _wait_polling(task, fake)
+        msg = fake.push_message(text="/help")
+        sent = await fake.wait_for("sendMessage", _to_chat(msg), timeout=WAIT_S)
+        assert sent.params["text"] == m.HELP_TEXT
+        assert "could not publish the command menu" in caplog.text
+    finally:
+        task.cancel()
+        await asyncio.wait({task}, timeout=WAIT_S)

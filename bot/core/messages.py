@@ -48,6 +48,19 @@ HELP_TEXT = (
     "Remember: never touch a wild reptile. Keep away and tell an adult!"
 )
 
+#: The command menu (command without "/", short description), shown by chat apps next to the message
+#: box. ``group_only`` commands only make sense in groups (in a private chat a photo is enough).
+#: Descriptions are at most 256 characters (Telegram ``BotCommand`` limit).
+COMMAND_MENU: tuple[tuple[str, str, bool], ...] = (
+    ("reptile", "Identify the photo you reply to", True),
+    ("species", "Look up a reptile by name", False),
+    ("quiz", "Play a reptile quiz together", False),
+    ("leaderboard", "The best quiz players here", False),
+    ("score", "Your own quiz points", False),
+    ("forgetme", "Forget my quiz scores", False),
+    ("help", "What I can do", False),
+)
+
 GROUP_HELP_EXTRA = "In a group, reply to a photo with /reptile (or /identify) and I'll look at it."
 
 WARN_VENOMOUS = (

@@ -94,6 +94,9 @@ ALLOWED_KEYS: frozenset[str] = frozenset(COLUMNS)
 
 #: Origins an entry may be listed in, in the canonical order used in the ``lists`` column.
 LIST_NAMES: tuple[str, ...] = ("seed", "imagenet", "philippine")
+#: Origins a species pack's own rows may also have (``python -m training.train --taxa FILE.toml``):
+#: ``pack`` = the taxon came with a species pack, not with ``data/species``.
+PACK_LIST_NAMES: tuple[str, ...] = (*LIST_NAMES, "pack")
 
 #: Ranks above species/subspecies: these rows describe a group, not one animal.
 GROUP_RANKS: tuple[str, ...] = ("genus", "subfamily", "family")
@@ -135,6 +138,32 @@ def _source_files(source_dir: Path) -> list[Path]:
     return sorted((p for p in Path(source_dir).glob("*.toml") if p.is_file()), key=lambda p: p.name)
 
 
+def load_file(path: Path | str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Read the ``[[taxon]]`` entries of one TOML file, unvalidated.
+
+    Returns:
+        ``(entries, origins)``: the entries as parsed by :mod:`tomllib` and their ``"file.toml#n"``
+        labels (for :func:`validate`'s messages).
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: the file is not valid TOML or holds anything other than ``[[taxon]]`` tables.
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path.name}: invalid TOML: {exc}") from exc
+    extra = sorted(set(data) - {"taxon"})
+    if extra:
+        raise ValueError(f"{path.name}: unexpected top-level keys {extra}; only [[taxon]] tables")
+    taxa = data.get("taxon", [])
+    if not isinstance(taxa, list):
+        raise ValueError(f"{path.name}: 'taxon' must be an array of tables ([[taxon]])")
+    return list(taxa), [f"{path.name}#{n}" for n in range(1, len(taxa) + 1)]
+
+
 def _load_with_origins(source_dir: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Load every entry of every source file, with ``file.toml#n`` labels for error messages."""
     files = _source_files(source_dir)
@@ -143,20 +172,9 @@ def _load_with_origins(source_dir: Path) -> tuple[list[dict[str, Any]], list[str
     entries: list[dict[str, Any]] = []
     origins: list[str] = []
     for path in files:
-        try:
-            with path.open("rb") as fh:
-                data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path.name}: invalid TOML: {exc}") from exc
-        extra = sorted(set(data) - {"taxon"})
-        if extra:
-            raise ValueError(f"{path.name}: unexpected top-level keys {extra}; only [[taxon]] tables")
-        taxa = data.get("taxon", [])
-        if not isinstance(taxa, list):
-            raise ValueError(f"{path.name}: 'taxon' must be an array of tables ([[taxon]])")
-        for n, entry in enumerate(taxa, start=1):
-            entries.append(entry)
-            origins.append(f"{path.name}#{n}")
+        file_entries, file_origins = load_file(path)
+        entries.extend(file_entries)
+        origins.extend(file_origins)
     return entries, origins
 
 
@@ -206,7 +224,7 @@ def _text(entry: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _check_entry(entry: dict[str, Any], label: str) -> list[str]:
+def _check_entry(entry: dict[str, Any], label: str, list_names: Sequence[str] = LIST_NAMES) -> list[str]:
     """Problems of one entry taken on its own (field presence, types, values, rank rules)."""
     problems: list[str] = []
 
@@ -247,9 +265,9 @@ def _check_entry(entry: dict[str, Any], label: str) -> list[str]:
     elif not lists:
         bad("'lists' is empty")
     else:
-        wrong = [x for x in lists if x not in LIST_NAMES]
+        wrong = [x for x in lists if x not in list_names]
         if wrong:
-            bad(f"lists {wrong} not in {{{', '.join(LIST_NAMES)}}}")
+            bad(f"lists {wrong} not in {{{', '.join(list_names)}}}")
         if len(set(lists)) != len(lists):
             bad("'lists' has duplicates")
 
@@ -329,7 +347,12 @@ def _check_rank(entry: dict[str, Any], label: str) -> list[str]:
     return problems
 
 
-def validate(entries: Sequence[dict[str, Any]], origins: Sequence[str] | None = None) -> None:
+def validate(
+    entries: Sequence[dict[str, Any]],
+    origins: Sequence[str] | None = None,
+    *,
+    list_names: Sequence[str] = LIST_NAMES,
+) -> None:
     """Check the source entries strictly; raise one ``ValueError`` that lists every problem.
 
     Rules: required fields present and non-empty; no unknown fields; enumerated values exactly as
@@ -343,6 +366,7 @@ def validate(entries: Sequence[dict[str, Any]], origins: Sequence[str] | None = 
     Args:
         entries: the entries as returned by :func:`load_source`.
         origins: optional labels (``"file.toml#n"``) of the entries, used in messages.
+        list_names: the allowed ``lists`` values (:data:`PACK_LIST_NAMES` for a species pack's rows).
 
     Raises:
         ValueError: listing every problem found, one per line.
@@ -361,7 +385,7 @@ def validate(entries: Sequence[dict[str, Any]], origins: Sequence[str] | None = 
             continue
         name = entry.get("scientific_name")
         label = f"{where} ({name})" if isinstance(name, str) else where
-        entry_problems = _check_entry(entry, label)
+        entry_problems = _check_entry(entry, label, list_names)
         problems.extend(entry_problems)
         if isinstance(name, str):
             key = name.casefold()
@@ -397,11 +421,12 @@ def _check_consistency(entries: Sequence[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def to_row(entry: dict[str, Any]) -> dict[str, Any]:
+def to_row(entry: dict[str, Any], list_names: Sequence[str] = LIST_NAMES) -> dict[str, Any]:
     """Convert one validated entry to its ``taxa`` row (a dict keyed by :data:`COLUMNS`).
 
     Omitted/empty optional text becomes ``None``; ``lists`` becomes a comma-separated string in
-    :data:`LIST_NAMES` order; ``well_known`` becomes 0/1; ``adult_length_cm`` a float.
+    ``list_names`` order (default :data:`LIST_NAMES`); ``well_known`` becomes 0/1; ``adult_length_cm``
+    a float.
     """
     length = entry.get("adult_length_cm")
     row: dict[str, Any] = {key: entry[key] for key in REQUIRED_TEXT}
@@ -409,7 +434,7 @@ def to_row(entry: dict[str, Any]) -> dict[str, Any]:
     row["iucn_year"] = entry.get("iucn_year")
     row["adult_length_cm"] = None if length is None else float(length)
     row["well_known"] = 1 if entry.get("well_known", False) else 0
-    row["lists"] = ",".join(name for name in LIST_NAMES if name in entry["lists"])
+    row["lists"] = ",".join(name for name in list_names if name in entry["lists"])
     return {key: row[key] for key in COLUMNS}
 
 

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import Update
+from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.adapters.telegram.handlers import QUIZ_KEY, register_handlers
 from bot.adapters.telegram.quiz import QuizRunner, post_interrupted
+from bot.core.messages import COMMAND_MENU
 from bot.logging_setup import redact
 from bot.services import Services
 
@@ -319,6 +320,25 @@ async def _stop(application: Application) -> None:
         await application.bot.shutdown()
 
 
+async def register_command_menu(application: Application) -> bool:
+    """Publish the command menu (``setMyCommands``): every command of
+    :data:`bot.core.messages.COMMAND_MENU` for groups, all but the group-only ones for private chats.
+
+    Returns:
+        True when Telegram accepted both lists. A failure is logged as one warning and never stops
+        the bot (the commands work without the menu).
+    """
+    private = [BotCommand(c, d) for c, d, group_only in COMMAND_MENU if not group_only]
+    groups = [BotCommand(c, d) for c, d, _ in COMMAND_MENU]
+    try:
+        await application.bot.set_my_commands(private, scope=BotCommandScopeAllPrivateChats())
+        await application.bot.set_my_commands(groups, scope=BotCommandScopeAllGroupChats())
+    except TelegramError as exc:
+        log.warning("telegram: could not publish the command menu (%s)", type(exc).__name__)
+        return False
+    return True
+
+
 async def serve_telegram(services: Services, tuning: TelegramTuning | None = None) -> None:
     """Serve Telegram until cancelled: long polling, or a webhook when ``TELEGRAM_WEBHOOK_URL`` is set.
 
@@ -350,6 +370,7 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
                 f"cannot start receiving updates ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
             ) from None
         log.info("telegram: serving as @%s (%s)", application.bot.username, mode)
+        await register_command_menu(application)
         await post_interrupted(application.bot, services)
         await asyncio.Event().wait()  # until cancelled
     finally:
