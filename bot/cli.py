@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("species", help="look up a reptile by name")
     sp.add_argument("name", nargs="*", help="common or scientific name (fuzzy)")
     sp.add_argument("--list", action="store_true", help="list every taxon in the database")
+    sp.add_argument("--pack", type=Path, default=None, metavar="DIR",
+                    help="also search this species pack's taxa (overrides REPTILE_PACK)")
     sub.add_parser("train", add_help=False,
                    help="train a species pack (python -m training.train; needs the 'train' extra)")
     sub.add_parser("selftest", add_help=False,
@@ -112,12 +114,20 @@ async def _cmd_identify(settings: Settings, photos: list[Path], as_json: bool) -
 
 async def _cmd_species(settings: Settings, name: str, list_all: bool) -> int:
     from bot.core.species import SpeciesRepository
+    from inference.pack import load_pack_taxa
 
-    species = await SpeciesRepository.open(settings.species_db_path)
+    rows: tuple[dict, ...] = ()
+    if settings.reptile_pack:  # the pack's taxon rows only: no model is loaded
+        rows = load_pack_taxa(settings.reptile_pack, species_db=settings.species_db_path).rows
+    try:
+        species = await SpeciesRepository.open(settings.species_db_path, extra_rows=rows)
+    except ValueError as exc:
+        raise PackError(f"{settings.reptile_pack}: {exc}") from exc
     try:
         if list_all:
             for t in species.taxa:
-                print(f"{t.scientific_name}\t{t.common_name}\t{t.rank}\t{t.reptile_type}\t{t.iucn_category}")
+                where = "\tpack" if species.from_pack(t.scientific_name) else ""
+                print(f"{t.scientific_name}\t{t.common_name}\t{t.rank}\t{t.reptile_type}\t{t.iucn_category}{where}")
             return 0
         print(render_text(await lookup_species(species, name)))
         return 0
@@ -144,9 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     setup_logging(settings)
     try:
+        if args.command in ("identify", "species") and args.pack is not None:
+            settings = settings.model_copy(update={"reptile_pack": args.pack})
         if args.command == "identify":
-            if args.pack is not None:
-                settings = settings.model_copy(update={"reptile_pack": args.pack})
             return asyncio.run(_cmd_identify(settings, args.photos, args.json))
         if args.command == "species":
             return asyncio.run(_cmd_species(settings, " ".join(args.name), args.list))

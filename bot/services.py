@@ -15,7 +15,7 @@ from bot.core.ratelimit import UserRateLimiter
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
 from inference.classifier import ReptileClassifier
-from inference.pack import PackClassifier
+from inference.pack import PackClassifier, PackError
 from inference.preprocess import ImageLimits
 from inference.runner import InferenceRunner
 
@@ -48,31 +48,58 @@ class Services:
         await self.species.close()
 
 
+async def open_species(settings: Settings, pack: PackClassifier | None = None) -> SpeciesRepository:
+    """Open the species database read-only, merged with the taxon rows of ``pack`` (if any).
+
+    Taxa the database has keep its reviewed rows; the pack's rows serve the others (see
+    :class:`SpeciesRepository`).
+
+    Raises:
+        FileNotFoundError: when the database is missing.
+        inference.pack.PackError: when a pack row breaks the database schema.
+    """
+    rows = pack.taxon_rows if pack is not None else ()
+    try:
+        species = await SpeciesRepository.open(settings.species_db_path, extra_rows=rows)
+    except ValueError as exc:
+        raise PackError(f"{pack.pack_dir if pack else 'species pack'}: {exc}") from exc
+    if species.pack_taxa:
+        log.warning("species pack: %d taxa are not in %s and are served from the pack's rows (%s); their "
+                    "facts are not reviewed and they are left out of quizzes", len(species.pack_taxa),
+                    settings.species_db_path, ", ".join(t.scientific_name for t in species.pack_taxa))
+    return species
+
+
 async def open_services(settings: Settings) -> Services:
     """Load the model (one ``InferenceSession``) and open the species database read-only.
 
+    With ``REPTILE_PACK``, the pack's taxon rows are merged into the species repository (the
+    database's rows win for taxa it has); quizzes use the database's rows only.
+
     Raises:
         FileNotFoundError: when the model, the species pack or the database is missing.
-        inference.pack.PackError: when ``REPTILE_PACK`` is set and the pack is corrupt or names a
-            taxon the species database lacks.
+        inference.pack.PackError: when ``REPTILE_PACK`` is set and the pack is corrupt, disagrees with
+            the species database on a taxon's rank, type or venom, or names a taxon the database lacks
+            without carrying a row for it.
     """
-    species = await SpeciesRepository.open(settings.species_db_path)
+    limits = ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
+    classifier: ReptileClassifier | PackClassifier
+    if settings.reptile_pack:
+        # Fails loudly (PackError) when the pack and the species database disagree.
+        classifier = PackClassifier(settings.reptile_pack, species_db=settings.species_db_path,
+                                    threads=settings.onnx_threads, limits=limits)
+        species = await open_species(settings, classifier)
+    else:
+        classifier = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
+        species = await open_species(settings)
     state: StateStore | None = None
     try:
         salt = settings.identification_salt
         state = await StateStore.open(
             settings.state_db_path, salt=salt.get_secret_value().encode() if salt else None
         )
-        quiz = QuizEngine(QuestionGenerator(species.taxa), state)
+        quiz = QuizEngine(QuestionGenerator(species.database_taxa), state)
         interrupted = await quiz.startup()
-        limits = ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
-        classifier: ReptileClassifier | PackClassifier
-        if settings.reptile_pack:
-            # Fails loudly (PackError) when a pack taxon is missing from the species database.
-            classifier = PackClassifier(settings.reptile_pack, species_db=settings.species_db_path,
-                                        threads=settings.onnx_threads, limits=limits)
-        else:
-            classifier = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
         runner = InferenceRunner(
             classifier, workers=settings.inference_workers, max_pending=settings.inference_queue
         )
@@ -81,7 +108,8 @@ async def open_services(settings: Settings) -> Services:
             await state.close()
         await species.close()
         raise
-    log.info("model %s loaded; %d taxa in the species database", classifier.model_id, len(species.taxa))
+    log.info("model %s loaded; %d taxa in the species database, %d more from the pack", classifier.model_id,
+             len(species.database_taxa), len(species.pack_taxa))
     limiter = UserRateLimiter(settings.user_rate_limit, settings.user_rate_window_s)
     identify = IdentifyService(runner, species, settings.max_image_bytes, limiter, id_log=state)
     if interrupted:

@@ -6,7 +6,18 @@ A species pack is a folder written by ``python -m training.train``:
   ``probs`` (N, C) over the pack's taxa, ``logits`` (N, 1000) (the base model's ImageNet logits) and
   ``embedding`` (N, 1280);
 * ``labels.json``: the C taxa in output order (scientific name, common name, rank, type, venom);
+* ``taxa.json`` (packs written since taxon rows were added; optional): one full species-database row
+  per label, in the same order, with every column of the ``taxa`` table (:data:`TAXON_COLUMNS`,
+  ``bot/species_db/schema.sql``), plus a ``provenance`` list saying where each row came from
+  (``species.sqlite``, a ``--taxa`` TOML file, or a minimal row with no facts);
 * ``pack.json``: model sha-256, preprocessing, temperature, thresholds and held-out metrics.
+
+Taxon rows: a pack may name taxa the species database lacks (e.g. a folder of Phelsuma geckos). Its
+``taxa.json`` rows are handed to the bot's species repository (:attr:`PackClassifier.taxon_rows`),
+which serves them for taxa missing from ``species.sqlite``; a taxon that *is* in the database keeps
+the database's reviewed facts, and its rank, type and venom must match the pack's label (the venom
+guard was calibrated on them) or loading fails with :class:`PackError`. An old pack without
+``taxa.json`` still loads, but then every one of its taxa must be in the database.
 
 Decision rule (one onnxruntime session per photo):
 
@@ -42,6 +53,15 @@ from inference.preprocess import ImageLimits, decode_image, to_model_input
 from inference.types import Identification, TaxonScore
 
 PACK_FORMAT = 1
+#: Default name of the taxon-row file of a pack (``pack.json`` may name another in ``taxa_file``).
+TAXA_FILE = "taxa.json"
+#: Columns of the species database's ``taxa`` table, in schema order (``bot/species_db/schema.sql``;
+#: a test checks it equals ``bot.species_db.build.COLUMNS``). Every ``taxa.json`` row has exactly these.
+TAXON_COLUMNS: tuple[str, ...] = (
+    "scientific_name", "common_name", "rank", "genus", "subfamily", "family", "reptile_type",
+    "distribution", "habitat", "colour", "diet", "diet_class", "iucn_category", "iucn_year", "venom",
+    "adult_length_cm", "fun_fact", "well_known", "lists", "source_url", "iucn_source_url",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +79,126 @@ class PackError(ValueError):
     """The pack folder is incomplete, corrupt or inconsistent with the species database."""
 
 
-def check_taxa_in_db(taxa: list[PackTaxon], db_path: Path) -> None:
-    """Raise :class:`PackError` unless every pack taxon is a species-database row with the same
-    rank, type and venom status (the venom guard was calibrated on those)."""
+@dataclass(frozen=True, slots=True)
+class PackTaxa:
+    """The taxa of a pack, read by :func:`load_pack_taxa`.
+
+    Attributes:
+        labels: the C output classes, in output order (``labels.json``).
+        rows: full taxon rows (dicts keyed by :data:`TAXON_COLUMNS`), one per label in the same order;
+            empty for an old pack without ``taxa.json``.
+        provenance: per row, ``{"scientific_name", "source", "detail"}`` as written by training
+            (``source`` is ``"species.sqlite"``, ``"taxa-toml"`` or ``"minimal"``); may be empty.
+    """
+
+    labels: tuple[PackTaxon, ...]
+    rows: tuple[dict[str, Any], ...] = ()
+    provenance: tuple[dict[str, Any], ...] = ()
+
+
+def _label_key(t: PackTaxon | dict[str, Any]) -> tuple[str, str, str]:
+    if isinstance(t, PackTaxon):
+        return t.rank, t.reptile_type, t.venom
+    return t["rank"], t["reptile_type"], t["venom"]
+
+
+def read_pack_files(pack_dir: Path | str) -> tuple[dict[str, Any], PackTaxa]:
+    """Parse ``pack.json``, ``labels.json`` and (when present) the taxa file, without checking them
+    against each other (see :func:`check_pack_taxa`).
+
+    Returns:
+        ``(pack.json dict, PackTaxa)``.
+
+    Raises:
+        FileNotFoundError: ``pack.json`` or ``labels.json`` is missing, or ``pack.json`` names a
+            ``taxa_file`` that is missing.
+        PackError: a file is not valid JSON or lacks a required key.
+    """
+    pack_dir = Path(pack_dir)
+    meta_file, labels_file = pack_dir / "pack.json", pack_dir / "labels.json"
+    for f in (meta_file, labels_file):
+        if not f.exists():
+            raise FileNotFoundError(f)
+    try:
+        meta = json.loads(meta_file.read_text())
+        labels = json.loads(labels_file.read_text())
+        taxa = tuple(PackTaxon(**{k: t[k] for k in PackTaxon.__slots__}) for t in labels["taxa"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise PackError(f"{pack_dir}: unreadable pack.json or labels.json ({exc!r})") from exc
+    taxa_file = pack_dir / str(meta.get("taxa_file", TAXA_FILE))
+    if "taxa_file" in meta and not taxa_file.exists():
+        raise FileNotFoundError(taxa_file)
+    if not taxa_file.exists():
+        return meta, PackTaxa(taxa)
+    try:
+        data = json.loads(taxa_file.read_text())
+        rows = tuple(dict(r) for r in data["taxa"])
+        provenance = tuple(dict(p) for p in data.get("provenance", ()))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise PackError(f"{taxa_file}: unreadable taxon rows ({exc!r})") from exc
+    return meta, PackTaxa(taxa, rows, provenance)
+
+
+def check_pack_taxa(pack_taxa: PackTaxa, where: Path | str = "species pack") -> None:
+    """Raise :class:`PackError` unless the taxon rows (when there are any) match the labels one to
+    one: same scientific names in the same order, same rank, type and venom, and every row has
+    exactly the :data:`TAXON_COLUMNS`."""
+    if not pack_taxa.rows:
+        return
+    problems = []
+    if len(pack_taxa.rows) != len(pack_taxa.labels):
+        problems.append(f"{len(pack_taxa.rows)} taxon rows for {len(pack_taxa.labels)} labels")
+    for label, row in zip(pack_taxa.labels, pack_taxa.rows, strict=False):
+        keys = set(row)
+        if keys != set(TAXON_COLUMNS):
+            missing, extra = sorted(set(TAXON_COLUMNS) - keys), sorted(keys - set(TAXON_COLUMNS))
+            problems.append(f"{row.get('scientific_name')}: row columns differ from the taxa table "
+                            f"(missing {missing}, unexpected {extra})")
+        elif row["scientific_name"] != label.scientific_name:
+            problems.append(f"labels.json has {label.scientific_name} where the taxon rows have "
+                            f"{row['scientific_name']}")
+        elif _label_key(row) != _label_key(label):
+            problems.append(f"{label.scientific_name}: labels.json says {_label_key(label)}, its taxon row "
+                            f"says {_label_key(row)}")
+    if problems:
+        raise PackError(f"{where}: labels and taxon rows disagree: " + "; ".join(problems))
+
+
+def load_pack_taxa(pack_dir: Path | str, species_db: Path | str | None = None) -> PackTaxa:
+    """The taxa of a pack, checked (:func:`check_pack_taxa`, and :func:`check_taxa_in_db` when
+    ``species_db`` is given), without loading its model. Cheap: for look-ups that need no photos.
+
+    Raises:
+        FileNotFoundError: a pack file or the database is missing. PackError: as the checks.
+    """
+    _, pack_taxa = read_pack_files(pack_dir)
+    check_pack_taxa(pack_taxa, pack_dir)
+    if species_db is not None:
+        check_taxa_in_db(list(pack_taxa.labels), Path(species_db), rows=pack_taxa.rows)
+    return pack_taxa
+
+
+def check_taxa_in_db(
+    taxa: list[PackTaxon], db_path: Path, rows: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
+) -> list[str]:
+    """Check the pack's taxa against the species database.
+
+    A taxon in the database must have the same rank, type and venom status there (the venom guard
+    was calibrated on those). A taxon not in the database is allowed only when the pack carries a
+    row for it (``rows``, from ``taxa.json``); the bot then serves that row.
+
+    Returns:
+        The scientific names of the pack-only taxa (not in the database), in label order.
+
+    Raises:
+        FileNotFoundError: ``db_path`` does not exist.
+        PackError: listing every mismatch and every taxon with neither a database row nor a pack row.
+    """
     db_path = Path(db_path)
     if not db_path.exists():
         raise FileNotFoundError(db_path)
+    carried = {r.get("scientific_name") for r in rows}
+    pack_only: list[str] = []
     conn = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
     try:
         problems = []
@@ -73,7 +207,11 @@ def check_taxa_in_db(taxa: list[PackTaxon], db_path: Path) -> None:
                 "SELECT rank, reptile_type, venom FROM taxa WHERE scientific_name = ?", (t.scientific_name,)
             ).fetchone()
             if row is None:
-                problems.append(f"{t.scientific_name}: not in the species database")
+                if t.scientific_name in carried:
+                    pack_only.append(t.scientific_name)
+                else:
+                    problems.append(f"{t.scientific_name}: not in the species database and the pack "
+                                    "carries no taxon row for it (retrain, or add taxa.json)")
             elif tuple(row) != (t.rank, t.reptile_type, t.venom):
                 problems.append(f"{t.scientific_name}: pack says {(t.rank, t.reptile_type, t.venom)}, "
                                 f"database says {tuple(row)} (retrain the pack)")
@@ -81,6 +219,7 @@ def check_taxa_in_db(taxa: list[PackTaxon], db_path: Path) -> None:
         conn.close()
     if problems:
         raise PackError(f"species pack does not match {db_path}: " + "; ".join(problems))
+    return pack_only
 
 
 class PackClassifier:
@@ -88,13 +227,23 @@ class PackClassifier:
 
     Args:
         pack_dir: the pack folder.
-        species_db: when given, every pack taxon must be in this ``species.sqlite`` (else
-            :class:`PackError` at load).
+        species_db: when given, the pack's taxa are checked against this ``species.sqlite``
+            (:func:`check_taxa_in_db`): a taxon in it must agree on rank, type and venom, and a taxon
+            missing from it needs a row in the pack's ``taxa.json`` (else :class:`PackError` at load).
         base_meta_path: json of the base model, for the ImageNet labels and the gate calibration
             (default: the committed ``efficientnet_lite0.json``).
         threads / intra_op_num_threads: onnxruntime intra-op threads (default 1).
         limits: default decoding limits.
         verify_sha: check ``model.onnx`` against ``pack.json`` (default true).
+
+    Attributes:
+        taxa: the C output classes (:class:`PackTaxon`), in output order.
+        taxon_rows: full taxon rows (dicts keyed by :data:`TAXON_COLUMNS`, values str / int / float /
+            None as in the database), one per class; ``()`` for an old pack without ``taxa.json``.
+            Hand them to the bot's species repository, which keeps the database's rows where it has
+            them.
+        pack_only: names of taxa the species database lacks (only computed with ``species_db``;
+            else ``()``).
 
     Raises:
         FileNotFoundError: a pack file is missing. PackError: the pack is inconsistent.
@@ -115,15 +264,12 @@ class PackClassifier:
 
         self.pack_dir = Path(pack_dir)
         meta_file = self.pack_dir / "pack.json"
-        labels_file = self.pack_dir / "labels.json"
-        for f in (meta_file, labels_file):
-            if not f.exists():
-                raise FileNotFoundError(f)
-        self.meta: dict[str, Any] = json.loads(meta_file.read_text())
+        self.meta, pack_taxa = read_pack_files(self.pack_dir)
         if int(self.meta.get("format", 0)) != PACK_FORMAT:
             raise PackError(f"{meta_file}: unsupported pack format {self.meta.get('format')}")
-        labels = json.loads(labels_file.read_text())
-        self.taxa = [PackTaxon(**{k: t[k] for k in PackTaxon.__slots__}) for t in labels["taxa"]]
+        self.taxa = list(pack_taxa.labels)
+        self.taxon_rows: tuple[dict[str, Any], ...] = pack_taxa.rows
+        self.pack_only: tuple[str, ...] = ()
         self.model_path = self.pack_dir / self.meta["model_file"]
         if not self.model_path.exists():
             raise FileNotFoundError(self.model_path)
@@ -133,8 +279,9 @@ class PackClassifier:
         lite = ([127.0] * 3, [128.0] * 3)
         if (self.meta.get("mean", lite[0]), self.meta.get("std", lite[1])) != lite:
             raise PackError(f"{meta_file}: only the Lite normalisation (x-127)/128 is implemented")
+        check_pack_taxa(pack_taxa, self.pack_dir)
         if species_db is not None:
-            check_taxa_in_db(self.taxa, Path(species_db))
+            self.pack_only = tuple(check_taxa_in_db(self.taxa, Path(species_db), rows=self.taxon_rows))
         base_meta = Path(base_meta_path) if base_meta_path else DEFAULT_MODEL.with_suffix(".json")
         self.base_info = load_model_info(DEFAULT_MODEL, base_meta)
         th = self.meta.get("thresholds", {})

@@ -68,7 +68,7 @@ def trained(tmp_path_factory):
 
 def test_training_writes_pack_and_reports(trained):
     pack, run_dir = trained
-    for name in ("model.onnx", "labels.json", "pack.json"):
+    for name in ("model.onnx", "labels.json", "taxa.json", "pack.json"):
         assert (pack / name).is_file()
     for name in ("report.json", "report.md", "confusion.png", "coverage.png"):
         assert (run_dir / name).stat().st_size > 0
@@ -166,13 +166,16 @@ def test_pack_with_unknown_taxon_fails_loudly(trained, tmp_path):
         PackClassifier(bad)
 
 
-def test_training_refuses_taxa_missing_from_the_species_db(tmp_path, capsys):
+def test_training_refuses_taxa_it_cannot_make_a_row_for(tmp_path, capsys):
+    # A taxon missing from the species database now gets a minimal row (tests/test_pack_taxa.py), but
+    # a folder name that is no scientific name (rank not inferable) is still refused before any work.
     folder = make_folder(tmp_path / "photos", per_class=2)
-    (folder / "Naja_samarensis").rename(folder / "Imaginarius_fictus")
+    (folder / "Naja_samarensis").rename(folder / "Imaginarius_fictus_var_nova")
     code = train_main(["--folder", str(folder), "--out", str(tmp_path / "p"),
                        "--runs-dir", str(tmp_path / "r"), "--no-cache", "--augment", "0"])
     assert code == 2
-    assert "Imaginarius fictus" in capsys.readouterr().err
+    assert "Imaginarius fictus var nova" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
 
 
 async def test_identify_service_uses_the_pack(trained, monkeypatch):
@@ -239,4 +242,7 @@ def test_committed_ph_snakes_pack_loads_and_never_confidently_misses_venom():
         pytest.skip("packs/ph-snakes not present")
     clf = PackClassifier(pack, species_db=SPECIES_DB)
     assert len(clf.taxa) == 14
+    assert [r["scientific_name"] for r in clf.taxon_rows] == [t.scientific_name for t in clf.taxa]
+    assert clf.pack_only == ()
+
     assert clf.meta["metrics"]["test"]["venomous_called_harmless_confident"] == 0

@@ -8,6 +8,9 @@ Usage::
 * ``--folder``: one sub-folder per taxon, named by scientific name (underscores read as spaces).
 * ``--manifest``: a CSV like ``../shared/photos/manifest.csv``; ``--filter`` keeps paths starting with
   a prefix; ``--label-column`` (default ``label_taxon``) holds the scientific name.
+* ``--finetune`` (optional, needs torch): first fine-tune the backbone's last blocks on the training
+  split only (:mod:`training.finetune`), then use the fine-tuned embeddings for everything below; the
+  ImageNet logits (reptile gate, type) stay exactly the base model's.
 
 Steps: features of every photo from the shared backbone (cached in ``.cache/embeddings/``); photos
 grouped by near-duplicate dHash (and by source with ``--group-by-source``); whole groups split
@@ -18,10 +21,19 @@ whose kept answers reach ``--target-accuracy``), plus a venom guard (a harmless 
 confident when the venomous classes together stay below a level at which no validation venomous
 photo was confidently called harmless, halved for margin). Metrics on the held-out test split; the
 run's ``report.json``, ``report.md``, ``confusion.png`` and ``coverage.png`` go to
-``runs/<timestamp>-<name>/``; the pack (``model.onnx``, ``labels.json``, ``pack.json``) to ``--out``.
+``runs/<timestamp>-<name>/``; the pack (``model.onnx``, ``labels.json``, ``taxa.json``, ``pack.json``)
+to ``--out``.
 
-Every taxon must be a row of the species database (``--species-db``, default ``species.sqlite``):
-the pack's labels carry its rank, type and venom status from there.
+Taxon rows: the pack also carries a full species-database row for each taxon (``taxa.json``, every
+column of ``bot/species_db/schema.sql``), so it may name taxa ``species.sqlite`` lacks. Each row comes
+from, in order of preference: the species database (``--species-db``, default ``species.sqlite``;
+reviewed facts, copied verbatim); ``--taxa FILE.toml`` (the ``data/species/*.toml`` format, validated
+by ``bot.species_db.build``, ``lists`` may say ``"pack"``); else a minimal row with every fact
+"unknown" (common name = scientific name, rank from the number of words, family "unknown",
+``lists = "pack"``, ``source_url`` saying no facts were recorded), whose reptile type is inferred from
+the photos (the type with the largest summed reptile probability of the base model over that taxon's
+photos) unless ``--type`` gives it. A warning names every taxon that got a minimal row. Unknown venom
+counts as not venomous for the venom guard. See :mod:`training.export_pack`.
 """
 
 from __future__ import annotations
@@ -29,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -46,27 +57,16 @@ C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 def load_taxa(db_path: Path, names: list[str]) -> list[dict[str, Any]]:
-    """Species-database facts of ``names`` (in order). Raises ValueError naming any missing taxon."""
-    if not Path(db_path).exists():
-        raise FileNotFoundError(db_path)
-    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
-    try:
-        out, missing = [], []
-        for name in names:
-            row = conn.execute(
-                "SELECT scientific_name, common_name, rank, reptile_type, venom FROM taxa "
-                "WHERE scientific_name = ?", (name,)
-            ).fetchone()
-            if row is None:
-                missing.append(name)
-                continue
-            out.append(dict(zip(("scientific_name", "common_name", "rank", "reptile_type", "venom"), row,
-                                strict=True)))
-    finally:
-        conn.close()
+    """``labels.json`` entries (scientific_name, common_name, rank, reptile_type, venom) of ``names``
+    from the species database, in order. Raises ValueError naming any missing taxon (training itself
+    gives those minimal rows instead: :func:`training.export_pack.complete_taxa`)."""
+    from training.export_pack import label_of, rows_from_db
+
+    rows = rows_from_db(db_path, names)
+    missing = [n for n in names if n not in rows]
     if missing:
         raise ValueError(f"taxa missing from the species database {db_path}: {', '.join(missing)}")
-    return out
+    return [label_of(rows[n]) for n in names]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,6 +79,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="pack folder to write, e.g. packs/NAME")
     p.add_argument("--name", default=None, help="pack / run name (default: the --out folder name)")
     p.add_argument("--species-db", type=Path, default=REPO / "species.sqlite")
+    p.add_argument("--taxa", type=Path, default=None, metavar="FILE.toml",
+                   help="rows (data/species/*.toml format) for taxa the species database lacks")
+    p.add_argument("--type", dest="reptile_type", default=None,
+                   choices=("crocodilian", "lizard", "snake", "turtle"),
+                   help="reptile type of taxa with no row (default: inferred from the photos)")
     p.add_argument("--model", type=Path, default=None, help="backbone ONNX (default: the committed Lite0)")
     p.add_argument("--augment", type=int, default=4, help="augmented views per training photo")
     p.add_argument("--target-accuracy", type=float, default=0.95,
@@ -90,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", type=Path, default=REPO / ".cache" / "embeddings")
     p.add_argument("--no-cache", action="store_true")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--finetune", action="store_true",
+                   help="first fine-tune the backbone's last blocks on the training split (needs torch)")
+    p.add_argument("--finetune-blocks", type=int, default=4, help="--finetune: last MBConv blocks trained")
+    p.add_argument("--finetune-epochs", type=int, default=6, help="--finetune: training epochs")
     return p
 
 
@@ -145,7 +154,9 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     classes = sorted({it.label for it in items})
     if len(classes) < 2:
         raise SystemExit(f"need at least 2 taxa, found {classes}")
-    taxa = load_taxa(args.species_db, classes)
+    from training.export_pack import complete_taxa, db_source_sha, label_of, resolve_taxa
+
+    known = resolve_taxa(classes, args.species_db, args.taxa, check_names=True)  # fails early when bad
     log.info("%d photos, %d taxa", len(items), len(classes))
 
     fx = FeatureExtractor(args.model, None if args.no_cache else args.cache_dir, threads=args.threads)
@@ -158,6 +169,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     if args.group_by_source:
         groups = _merge_by_source(groups, items)
     labels = [it.label for it in items]
+    taxon_rows, provenance = complete_taxa(
+        classes, known, logits=base.logits, labels=labels, temperature=fx.clf.info.calibration.temperature,
+        type_override=args.reptile_type, pack_name=name)
+    taxa = [label_of(r) for r in taxon_rows]
     split = np.array(split_groups(labels, groups, seed=args.seed))
     y = np.array([classes.index(lab) for lab in labels])
     n_groups = len(set(groups))
@@ -167,6 +182,18 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     tr = np.nonzero(split == "train")[0]
     va = np.nonzero(split == "val")[0]
     te = np.nonzero(split == "test")[0]
+    gate_meta_path = fx.clf.model_path.with_suffix(".json")  # the base whose ImageNet logits gate photos
+    finetune_info = None
+    if args.finetune:  # on the training split only, then every feature comes from the fine-tuned graph
+        from training.finetune import finetune_for_training
+
+        ft = finetune_for_training(args, fx.clf.model_path, [items[i].path for i in tr], y[tr], classes, name)
+        fx = FeatureExtractor(ft.model_path, None if args.no_cache else args.cache_dir, threads=args.threads)
+        finetune_info = {**ft.info, "model_file": str(ft.model_path), "reused": ft.reused}
+        refit = fx.features([it.path for it in items], [[0]] * len(items))
+        if refit.failed:
+            raise ValueError(f"{len(refit.failed)} photos failed with the fine-tuned backbone")
+        emb0 = refit.embedding
     x_parts, y_parts = [emb0[tr]], [y[tr]]
     if args.augment > 0 and len(tr):
         aug = fx.features([items[i].path for i in tr], [list(range(1, args.augment + 1))] * len(tr),
@@ -222,16 +249,18 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "group_by_source": args.group_by_source,
         "seed": args.seed,
         "backbone_sha256": fx.model_sha,
+        **({"finetune": finetune_info} if finetune_info else {}),
     }
 
     from training.export_pack import write_pack
 
-    base_meta = json.loads(fx.clf.model_path.with_suffix(".json").read_text())
+    base_meta = json.loads(gate_meta_path.read_text())  # pack.json base_model: the gate's (original) base
     summary = {k: metrics["test"][k] for k in ("n", "accuracy", "top3_accuracy", "macro_f1", "ece",
                                                  "confident_coverage", "confident_accuracy",
                                                  "venomous_called_harmless_confident")}
     write_pack(args.out, base_model=fx.clf.model_path, base_meta=base_meta, head=head, taxa=taxa,
-               thresholds=thresholds, metrics={"test": summary}, name=name, training=training_info)
+               thresholds=thresholds, metrics={"test": summary}, name=name, training=training_info,
+               taxon_rows=taxon_rows, provenance=provenance, species_db_sha=db_source_sha(args.species_db))
 
     # Parity: the exported graph vs the in-memory head on the graph's own embeddings.
     parity = export_parity(args.out, head, [items[i].path for i in (te if len(te) else tr)[:8]])
@@ -241,6 +270,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "pack": str(args.out),
         "classes": classes,
         "taxa": taxa,
+        "taxon_rows": provenance,
         "temperature": head.temperature,
         "thresholds": thresholds,
         "metrics": metrics,
@@ -275,6 +305,14 @@ def export_parity(pack_dir: Path, head: Any, paths: list[Path]) -> float:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    if args.finetune:  # fail before any feature extraction, with one line and no traceback
+        from training.finetune import FinetuneUnavailable, require_torch
+
+        try:
+            require_torch()
+        except FinetuneUnavailable as exc:
+            print(f"training.train: {exc}", file=sys.stderr)
+            return 2
     try:
         report = train(args)
     except (FileNotFoundError, ValueError) as exc:
@@ -282,6 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t = report["metrics"]["test"]
     print(f"pack written to {report['pack']}; report in {report['run_dir']}")
+    minimal = [p["scientific_name"] for p in report["taxon_rows"] if p["source"] == "minimal"]
+    if minimal:
+        print(f"no facts for {len(minimal)} taxa (minimal rows, every fact 'unknown'): {', '.join(minimal)}; "
+              "add their rows to a TOML file (data/species/FORMAT.md) and retrain with --taxa FILE.toml")
+
     print(f"test: n={t['n']} top-1 {t['accuracy']:.3f} top-3 {t['top3_accuracy']:.3f} "
           f"macro-F1 {t['macro_f1']:.3f} ECE {t['ece']:.3f}; confident {t['confident_coverage']:.1%} "
           f"at {t['confident_accuracy']:.1%} accuracy; venomous called harmless (confident) "

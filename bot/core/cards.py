@@ -112,7 +112,8 @@ def species_card(taxon: Taxon, members: list[Taxon] | None = None) -> FactCard:
         fun_fact="" if _unknown(taxon.fun_fact) else taxon.fun_fact,
         group_note=_group_note(taxon),
         members=_member_names(members or []),
-        source_url=taxon.source_url,
+        # Only a web page is a source a reader can follow; a pack's provenance note stays in the data.
+        source_url=taxon.source_url if taxon.source_url.startswith("https://") else "",
     )
 
 

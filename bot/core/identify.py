@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -145,7 +146,11 @@ class IdentifyService:
         return IdentifyOutcome(await self.card_for(ident), ident)
 
     async def card_for(self, ident: Identification) -> FactCard:
-        """The fact card for a model answer (reptile or not)."""
+        """The fact card for a model answer (reptile or not).
+
+        A taxon served from a species pack's rows (not the reviewed database) is never quizzable:
+        quizzes only ask about reviewed facts.
+        """
         if not ident.is_reptile or not ident.top:
             return not_reptile_card(ident)
         top = await self.species.get(ident.top[0].scientific_name)
@@ -154,4 +159,7 @@ class IdentifyService:
             return problem_card(m.ERROR_TEXT)
         others = [t for s in ident.top[1:] if (t := await self.species.get(s.scientific_name))]
         members = await self.species.members(top) if top.is_group else None
-        return reptile_card(ident, top, others, members)
+        card = reptile_card(ident, top, others, members)
+        if card.quizzable and self.species.from_pack(top.scientific_name):
+            card = dataclasses.replace(card, quizzable=False)
+        return card

@@ -1,14 +1,22 @@
 """Read-only access to the species database (``species.sqlite``) with aiosqlite.
 
 The database is opened with SQLite's ``mode=ro`` URI, and every query is parameterised.
+
+A species pack may bring taxon rows of its own (``taxa.json``, see :mod:`inference.pack`):
+:meth:`SpeciesRepository.open` merges them in with ``extra_rows``. A taxon the database has keeps the
+database's reviewed row; the others are served from the pack's rows (look-ups, fact cards, search),
+but never used for quizzes (:attr:`SpeciesRepository.database_taxa`).
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 from rapidfuzz import fuzz, process
@@ -61,6 +69,7 @@ class SearchHit:
 
 
 _COLUMNS = ", ".join(f.name for f in fields(Taxon))
+_PLACEHOLDERS = ", ".join("?" for _ in fields(Taxon))
 
 
 def _normalise(text: str) -> str:
@@ -76,39 +85,93 @@ def _row_to_taxon(row: aiosqlite.Row | tuple) -> Taxon:
     return Taxon(*values)
 
 
+_SCHEMA_PATH = Path(__file__).resolve().parents[1] / "species_db" / "schema.sql"
+
+
+def taxa_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Taxon]:
+    """Check rows (dicts keyed by the ``taxa`` columns, e.g. a pack's ``taxa.json``) against the real
+    schema and return them as :class:`Taxon` objects, in input order.
+
+    The rows are inserted into an in-memory database made from ``bot/species_db/schema.sql``, so
+    they obey exactly its NOT NULL and CHECK constraints and get its column types.
+
+    Raises:
+        ValueError: a row lacks a column, has an unknown one, breaks a constraint, or repeats a name.
+    """
+    names = [f.name for f in fields(Taxon)]
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.executescript(_SCHEMA_PATH.read_text(encoding="utf-8"))
+        for row in rows:
+            label = row.get("scientific_name", "?")
+            if set(row) != set(names):
+                raise ValueError(f"taxon row {label}: columns {sorted(set(row) ^ set(names))} differ from "
+                                 "the taxa table")
+            try:
+                conn.execute(f"INSERT INTO taxa ({_COLUMNS}) VALUES ({_PLACEHOLDERS})",
+                             tuple(row[n] for n in names))
+            except sqlite3.Error as exc:
+                raise ValueError(f"taxon row {label}: {exc}") from exc
+        return [_row_to_taxon(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM taxa ORDER BY rowid")]
+    finally:
+        conn.close()
+
+
 class SpeciesRepository:
     """Species facts, loaded once and shared by every adapter.
 
     The table is small (a few hundred rows), so :meth:`open` loads every row into memory for fuzzy
-    search; lookups by key still go to SQLite. Use :meth:`open` to create one and :meth:`close` at exit.
+    search; lookups by key still go to SQLite (then to the pack's rows, see ``extra``). Use
+    :meth:`open` to create one and :meth:`close` at exit.
+
+    Args:
+        conn: the read-only database connection.
+        taxa: every database row.
+        extra: rows from a species pack for taxa the database lacks (rows the database has are
+            dropped: the database wins).
     """
 
-    def __init__(self, conn: aiosqlite.Connection, taxa: list[Taxon]) -> None:
+    def __init__(self, conn: aiosqlite.Connection, taxa: list[Taxon], extra: Iterable[Taxon] = ()) -> None:
         self._conn = conn
-        self._taxa = taxa
-        self._by_name = {t.scientific_name: t for t in taxa}
+        self._db_taxa = list(taxa)
+        db_names = {t.scientific_name for t in taxa}
+        self._extra = {t.scientific_name: t for t in extra if t.scientific_name not in db_names}
+        self._taxa = sorted([*taxa, *self._extra.values()], key=lambda t: t.scientific_name)
+        self._by_name = {t.scientific_name: t for t in self._taxa}
         self._choices: list[str] = []
         self._choice_taxa: list[Taxon] = []
-        for t in taxa:
+        for t in self._taxa:
             for name in (t.common_name, t.scientific_name):
                 self._choices.append(_normalise(name))
                 self._choice_taxa.append(t)
 
     @classmethod
-    async def open(cls, path: Path) -> SpeciesRepository:
-        """Open ``path`` read-only.
+    async def open(cls, path: Path, extra_rows: Iterable[Mapping[str, Any]] = ()) -> SpeciesRepository:
+        """Open ``path`` read-only, merging in a species pack's taxon rows.
+
+        Args:
+            path: the species database.
+            extra_rows: taxon rows (dicts keyed by the ``taxa`` columns, e.g.
+                :attr:`inference.pack.PackClassifier.taxon_rows`). Rows of taxa the database has are
+                ignored (its reviewed facts win); the others are served as if they were in it.
 
         Raises:
             FileNotFoundError: when the file does not exist.
             sqlite3.DatabaseError: when it is not a species database.
+            ValueError: when an extra row breaks the schema (see :func:`taxa_from_rows`).
         """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"species database not found: {path}")
+        extra = taxa_from_rows(extra_rows)
         conn = await aiosqlite.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        async with conn.execute(f"SELECT {_COLUMNS} FROM taxa ORDER BY scientific_name") as cur:
-            taxa = [_row_to_taxon(r) for r in await cur.fetchall()]
-        return cls(conn, taxa)
+        try:
+            async with conn.execute(f"SELECT {_COLUMNS} FROM taxa ORDER BY scientific_name") as cur:
+                taxa = [_row_to_taxon(r) for r in await cur.fetchall()]
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, taxa, extra)
 
     async def close(self) -> None:
         """Close the database connection."""
@@ -116,19 +179,34 @@ class SpeciesRepository:
 
     @property
     def taxa(self) -> list[Taxon]:
-        """Every taxon, sorted by scientific name."""
+        """Every taxon (database rows and a pack's extra rows), sorted by scientific name."""
         return list(self._taxa)
 
+    @property
+    def database_taxa(self) -> list[Taxon]:
+        """The database's reviewed rows only, sorted by scientific name (what quizzes are made of)."""
+        return list(self._db_taxa)
+
+    @property
+    def pack_taxa(self) -> list[Taxon]:
+        """The rows served from a species pack (taxa the database lacks), sorted by scientific name."""
+        return sorted(self._extra.values(), key=lambda t: t.scientific_name)
+
+    def from_pack(self, scientific_name: str) -> bool:
+        """True when this taxon's row comes from a species pack, not from the reviewed database."""
+        return scientific_name in self._extra
+
     async def get(self, scientific_name: str) -> Taxon | None:
-        """The taxon with exactly this scientific name, or ``None``."""
+        """The taxon with exactly this scientific name (database first, then pack rows), or ``None``."""
         async with self._conn.execute(
             f"SELECT {_COLUMNS} FROM taxa WHERE scientific_name = ?", (scientific_name,)
         ) as cur:
             row = await cur.fetchone()
-        return _row_to_taxon(row) if row else None
+        return _row_to_taxon(row) if row else self._extra.get(scientific_name)
 
     async def members(self, group: Taxon, limit: int = 25) -> list[Taxon]:
-        """Species and subspecies of the museum that belong to ``group`` (a genus, subfamily or family).
+        """Species and subspecies of the museum (and of a loaded pack) that belong to ``group`` (a
+        genus, subfamily or family).
 
         Returns an empty list for a species row. Sorted by common name.
         """
@@ -140,7 +218,12 @@ class SpeciesRepository:
             "ORDER BY common_name COLLATE NOCASE LIMIT ?",
             (group.scientific_name, limit),
         ) as cur:
-            return [_row_to_taxon(r) for r in await cur.fetchall()]
+            found = [_row_to_taxon(r) for r in await cur.fetchall()]
+        extra = [t for t in self._extra.values()
+                 if getattr(t, column) == group.scientific_name and t.rank in ("species", "subspecies")]
+        if not extra:
+            return found
+        return sorted(found + extra, key=lambda t: t.common_name.casefold())[:limit]
 
     def search(self, query: str, limit: int = 5, min_score: float = 60.0) -> list[SearchHit]:
         """Fuzzy search on common and scientific names (rapidfuzz WRatio, case- and accent-insensitive).

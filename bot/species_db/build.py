@@ -93,7 +93,7 @@ OPTIONAL_TEXT: tuple[str, ...] = ("genus", "subfamily", "iucn_source_url")
 ALLOWED_KEYS: frozenset[str] = frozenset(COLUMNS)
 
 #: Origins an entry may be listed in, in the canonical order used in the ``lists`` column.
-LIST_NAMES: tuple[str, ...] = ("seed", "imagenet", "philippine")
+LIST_NAMES: tuple[str, ...] = ("seed", "imagenet", "philippine", "photos")
 #: Origins a species pack's own rows may also have (``python -m training.train --taxa FILE.toml``):
 #: ``pack`` = the taxon came with a species pack, not with ``data/species``.
 PACK_LIST_NAMES: tuple[str, ...] = (*LIST_NAMES, "pack")
@@ -357,7 +357,7 @@ def validate(
 
     Rules: required fields present and non-empty; no unknown fields; enumerated values exactly as
     in the CHECK constraints of ``schema.sql``; ``lists`` a non-empty subset of
-    ``seed, imagenet, philippine``; ``source_url`` starting with ``https://``; ``genus`` present and
+    ``seed, imagenet, philippine, photos``; ``source_url`` starting with ``https://``; ``genus`` present and
     equal to the first word of the name for species/subspecies rows and omitted for higher ranks;
     genus/subfamily/family rows have ``iucn_category = "NE"``; ``iucn_year`` only with a real
     assessment; no duplicate ``scientific_name``; species rows agree with their genus row (family,

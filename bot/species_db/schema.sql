@@ -22,7 +22,7 @@ CREATE TABLE taxa (
     adult_length_cm  REAL,                      -- typical adult total length in cm (shell length for turtles), NULL if unknown
     fun_fact         TEXT NOT NULL,             -- one sentence a ten-year-old understands
     well_known       INTEGER NOT NULL DEFAULT 0 CHECK (well_known IN (0, 1)),  -- famous enough for 'kids' quizzes
-    lists            TEXT NOT NULL,             -- comma-separated origins: seed, imagenet, philippine
+    lists            TEXT NOT NULL,             -- comma-separated origins: seed, imagenet, philippine, photos (labelled in ../shared/photos)
     source_url       TEXT NOT NULL,             -- page the facts were checked against
     iucn_source_url  TEXT                       -- page the IUCN category was read from, NULL if none
 );
