@@ -19,7 +19,8 @@ from inference.hashing import file_sha256
 from inference.imagenet_taxa import IMAGENET_REPTILES
 from inference.pack import PackClassifier
 from inference.postprocess import REPTILE_INDICES
-from tests.test_training import SPECIES_DB, TAXA, _photo, make_folder
+from tests.synthetic_photos import photo
+from tests.test_training import SPECIES_DB, TAXA, make_folder
 from training.train import main as train_main
 
 HINT = "--finetune needs torch: pip install torch==2.13.0 then pip install -e .[export]"
@@ -44,7 +45,7 @@ def _inputs(n: int = 3) -> np.ndarray:
     from inference.preprocess import to_model_input
 
     rng = np.random.default_rng(11)
-    xs = [to_model_input(_photo(rng, (200, 40, 40), "dots"), 224, 256) for _ in range(n)]
+    xs = [to_model_input(photo(rng, (200, 40, 40), "dots"), 224, 256) for _ in range(n)]
     return np.concatenate([*xs, rng.uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)])
 
 
@@ -151,5 +152,5 @@ def test_train_finetune_writes_a_pack_that_loads_and_identifies(torch_extra, tmp
     ident = clf.decide(probs[0], snake_logits)
     assert ident.is_reptile and {s.scientific_name for s in ident.top} == set(TAXA)
     buf = io.BytesIO()
-    _photo(np.random.default_rng(5), (40, 160, 60), "boxes").save(buf, "PNG")
+    photo(np.random.default_rng(5), (40, 160, 60), "boxes").save(buf, "PNG")
     assert clf.identify(buf.getvalue()).model == clf.name

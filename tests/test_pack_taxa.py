@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
 from bot.adapters.text_render import render_text
 from bot.core import messages as m
@@ -32,6 +31,7 @@ from inference.imagenet_taxa import IMAGENET_REPTILES
 from inference.pack import TAXA_FILE, TAXON_COLUMNS, PackClassifier, PackError
 from inference.postprocess import REPTILE_INDICES
 from tests.paths import REPO, require_photos
+from tests.synthetic_photos import make_species_folder, photo
 from training.train import main as train_main
 
 SPECIES_DB = REPO / "species.sqlite"
@@ -82,29 +82,8 @@ source_url = "https://example.org/not-used"
 """
 
 
-def _photo(rng: np.random.Generator, colour: tuple[int, int, int], shape: str) -> Image.Image:
-    img = Image.new("RGB", (160, 120), tuple(int(c * rng.uniform(0.6, 1.0)) for c in colour))
-    draw = ImageDraw.Draw(img)
-    for _ in range(6):
-        x, y = int(rng.integers(0, 130)), int(rng.integers(0, 90))
-        s = int(rng.integers(10, 30))
-        fill = tuple(int(v) for v in rng.integers(0, 255, 3))
-        (draw.ellipse if shape == "dots" else draw.rectangle)((x, y, x + s, y + s), fill=fill)
-        if shape == "lines":
-            draw.line((0, y, 160, y + s), fill=(0, 0, 0), width=4)
-    return img
-
-
 def _make_folder(root: Path, per_class: int = 8) -> Path:
-    rng = np.random.default_rng(0)
-    styles = (((200, 40, 40), "dots"), ((40, 160, 60), "boxes"), ((40, 60, 200), "lines"),
-              ((220, 200, 40), "dots"))
-    for taxon, (colour, shape) in zip(CLASSES, styles, strict=True):
-        d = root / taxon.replace(" ", "_")
-        d.mkdir(parents=True)
-        for i in range(per_class):
-            _photo(rng, colour, shape).save(d / f"{i}.jpg", quality=90)
-    return root
+    return make_species_folder(root, CLASSES, per_class)
 
 
 def _logits_of_type(reptile_type: str) -> np.ndarray:
@@ -270,7 +249,7 @@ async def test_the_bot_answers_with_a_card_for_a_taxon_the_museum_does_not_know(
         assert not services.species.from_pack("Naja samarensis")
         # a real photo through the whole pipeline: no crash, the pack's model answers
         buf = io.BytesIO()
-        _photo(np.random.default_rng(9), (220, 200, 40), "dots").save(buf, "JPEG")
+        photo(np.random.default_rng(9), (220, 200, 40), "dots").save(buf, "JPEG")
         outcome = await services.identify.identify(buf.getvalue())
         assert outcome.identification is not None and outcome.identification.model.startswith("pack:geckos@")
         # the pack's top answer is the unknown gecko, with the base gate saying "lizard"

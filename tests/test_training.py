@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
 from inference.imagenet_taxa import IMAGENET_REPTILES
 from inference.pack import PackClassifier, PackError
 from inference.postprocess import REPTILE_INDICES
 from tests.paths import REPO, require_photos
+from tests.synthetic_photos import make_species_folder, photo
 from training.train import main as train_main
 
 #: Real species-database rows (one venomous), so the pack passes the database check.
@@ -29,28 +29,9 @@ TAXA = ("Naja samarensis", "Calamaria lumbricoidea", "Xenopeltis unicolor")
 SPECIES_DB = REPO / "species.sqlite"
 
 
-def _photo(rng: np.random.Generator, colour: tuple[int, int, int], shape: str) -> Image.Image:
-    img = Image.new("RGB", (160, 120), tuple(int(c * rng.uniform(0.6, 1.0)) for c in colour))
-    draw = ImageDraw.Draw(img)
-    for _ in range(6):
-        x, y = int(rng.integers(0, 130)), int(rng.integers(0, 90))
-        s = int(rng.integers(10, 30))
-        fill = tuple(int(v) for v in rng.integers(0, 255, 3))
-        (draw.ellipse if shape == "dots" else draw.rectangle)((x, y, x + s, y + s), fill=fill)
-        if shape == "lines":
-            draw.line((0, y, 160, y + s), fill=(0, 0, 0), width=4)
-    return img
-
-
 def make_folder(root: Path, per_class: int = 8) -> Path:
-    rng = np.random.default_rng(0)
-    styles = (((200, 40, 40), "dots"), ((40, 160, 60), "boxes"), ((40, 60, 200), "lines"))
-    for taxon, (colour, shape) in zip(TAXA, styles, strict=True):
-        d = root / taxon.replace(" ", "_")
-        d.mkdir(parents=True)
-        for i in range(per_class):
-            _photo(rng, colour, shape).save(d / f"{i}.jpg", quality=90)
-    return root
+    """One synthetic folder per taxon of :data:`TAXA` (see :mod:`tests.synthetic_photos`)."""
+    return make_species_folder(root, TAXA, per_class)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +120,7 @@ def test_pack_classifier_uses_pack_taxa_for_reptiles_of_its_type(trained):
     assert ident_t.reptile_type == "turtle" and ident_t.top[0].reptile_type == "turtle"
     # end to end on a photo
     buf = io.BytesIO()
-    _photo(np.random.default_rng(5), (200, 40, 40), "dots").save(buf, "PNG")
+    photo(np.random.default_rng(5), (200, 40, 40), "dots").save(buf, "PNG")
     assert clf.identify(buf.getvalue()).model == clf.name
 
 
@@ -189,7 +170,7 @@ async def test_identify_service_uses_the_pack(trained, monkeypatch):
     services = await open_services(Settings())
     try:
         buf = io.BytesIO()
-        _photo(np.random.default_rng(7), (40, 160, 60), "boxes").save(buf, "JPEG")
+        photo(np.random.default_rng(7), (40, 160, 60), "boxes").save(buf, "JPEG")
         outcome = await services.identify.identify(buf.getvalue())
         assert outcome.identification is not None
         assert outcome.identification.model.startswith("pack:synthetic@")
@@ -207,7 +188,7 @@ async def test_identify_service_uses_the_pack(trained, monkeypatch):
 def test_cli_identify_with_pack(trained, tmp_path):
     pack, _ = trained
     img = tmp_path / "p.png"
-    _photo(np.random.default_rng(3), (40, 60, 200), "lines").save(img)
+    photo(np.random.default_rng(3), (40, 60, 200), "lines").save(img)
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "identify", "--pack", str(pack), "--json", str(img)],
         capture_output=True, text=True, cwd=REPO, timeout=120,
