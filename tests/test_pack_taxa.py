@@ -475,3 +475,12 @@ async def test_real_gecko_pack_gets_the_museums_reviewed_facts(tmp_path):
             db_row = dict(conn.execute("SELECT * FROM taxa WHERE scientific_name = ?", (name,)).fetchone())
             assert {k: _row(data, name)[k] for k in db_row} == db_row
     conn.close()
+
+
+def test_run_report_says_where_each_taxon_row_came_from(trained):
+    _, run_dir, _ = trained
+    md = (run_dir / "report.md").read_text()
+    section = md.split("## Taxon rows in the pack (taxa.json)", 1)[1].split("\n\n", 2)[1]
+    rows = {line.split("|")[1].strip(" *"): line.split("|")[2].strip() for line in section.splitlines()[2:]}
+    assert rows == {"Naja samarensis": "species.sqlite", "Xenopeltis unicolor": "species.sqlite",
+                    NEW: "minimal", WITH_TOML: "taxa-toml"}

@@ -70,6 +70,12 @@ def markdown(report: dict[str, Any]) -> str:
               "|---|---|---|"]
     for row in t["coverage_curve"]:
         lines.append(f"| {row['threshold']:.2f} | {_pct(row['coverage'])} | {_pct(row['accuracy'])} |")
+    if report.get("taxon_rows"):
+        lines += ["", "## Taxon rows in the pack (taxa.json)", "", "| taxon | facts from | detail |",
+                  "|---|---|---|"]
+        for row in report["taxon_rows"]:
+            detail = str(row.get("detail", "")).replace("|", "/")
+            lines.append(f"| *{row.get('scientific_name', '?')}* | {row.get('source', '?')} | {detail} |")
     lines += ["", "![confusion matrix](confusion.png)", "", "![coverage](coverage.png)", ""]
     return "\n".join(lines)
 
