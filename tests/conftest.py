@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ("tests.telegram_fixtures",)
+
 
 @pytest.fixture(autouse=True)
 def _isolated_state_db(tmp_path, monkeypatch):

@@ -25,58 +25,10 @@ from bot.adapters.telegram.render import render_html
 from bot.core import messages as m
 from bot.core.cards import rejected_card
 from bot.services import Services, open_services
-from bot.settings import PROJECT_ROOT, Settings
 from inference.errors import RejectReason
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.paths import SHARED_PHOTOS, manifest_rows
-from tests.species_rows import build_db
-
-REAL_DB = PROJECT_ROOT / "species.sqlite"
-WAIT_S = 20.0
-
-
-def _settings(fake: FakeTelegram, species_db: Path, token: str = FAKE_TOKEN, **extra: object) -> Settings:
-    values: dict[str, object] = {
-        "telegram_bot_token": token,
-        "telegram_base_url": fake.base_url,
-        "telegram_base_file_url": fake.base_file_url,
-        "telegram_webhook_url": None,
-        "discord_bot_token": None,
-        "species_db_path": species_db,
-    }
-    values.update(extra)
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest.fixture
-def species_db(tmp_path: Path) -> Path:
-    return REAL_DB if REAL_DB.is_file() else build_db(tmp_path / "species.sqlite")
-
-
-@pytest.fixture
-async def services(fake: FakeTelegram, species_db: Path) -> AsyncIterator[Services]:
-    svc = await open_services(_settings(fake, species_db))
-    try:
-        yield svc
-    finally:
-        await svc.close()
-
-
-async def _wait_polling(task: asyncio.Task[None], fake: FakeTelegram) -> None:
-    """Wait for the first getUpdates; fail at once if serve_telegram died instead."""
-    poll = asyncio.ensure_future(fake.wait_for("getUpdates", timeout=WAIT_S))
-    done, _ = await asyncio.wait({task, poll}, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        poll.cancel()
-        task.result()  # raises the start-up error
-        raise AssertionError("serve_telegram returned before polling")
-    poll.result()
+from tests.telegram_fixtures import WAIT_S, telegram_settings, wait_polling
 
 
 @pytest.fixture
@@ -84,7 +36,7 @@ async def bot(services: Services, fake: FakeTelegram) -> AsyncIterator[FakeTeleg
     """serve_telegram running in polling mode; cancelled and checked for a clean stop afterwards."""
     task = asyncio.create_task(serve_telegram(services))
     try:
-        await _wait_polling(task, fake)
+        await wait_polling(task, fake)
         yield fake
     finally:
         task.cancel()
@@ -339,7 +291,7 @@ async def test_token_never_appears_in_debug_logs(
     bare_token_secret = FAKE_TOKEN.split(":", 1)[1]
     task = asyncio.create_task(serve_telegram(services))
     try:
-        await _wait_polling(task, fake)
+        await wait_polling(task, fake)
         msg = fake.push_message(photo=fake.photo_sizes(_png()))
         await fake.wait_for("sendMessage", _to_chat(msg), timeout=WAIT_S)
         fake.fail("getFile", "Internal Server Error", status=500)
@@ -361,7 +313,7 @@ async def test_rejected_token_fails_start_up_without_leaking_it(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "987654321:AAWrongTokenWrongTokenWrongToken-xyz"
-    svc = await open_services(_settings(fake, species_db, token=wrong))
+    svc = await open_services(telegram_settings(fake, species_db, token=wrong))
     try:
         with pytest.raises(TelegramStartError) as info:
             await asyncio.wait_for(serve_telegram(svc), WAIT_S)
@@ -385,7 +337,7 @@ async def test_webhook_mode_checks_the_secret_and_answers(
     for name in ("telegram", "httpx"):
         caplog.set_level(logging.DEBUG, logger=name)
     port = _free_port()
-    svc = await open_services(_settings(
+    svc = await open_services(telegram_settings(
         fake, species_db,
         telegram_webhook_url="https://bot.example.org/tg/hook",
         telegram_webhook_listen="127.0.0.1",
@@ -451,7 +403,7 @@ async def test_command_menu_failure_does_not_stop_the_bot(
     fake.fail("setMyCommands", "Bad Request: something went wrong", times=2)
     task = asyncio.create_task(serve_telegram(services))
     try:
-        await _wait_polling(task, fake)
+        await wait_polling(task, fake)
         msg = fake.push_message(text="/help")
         sent = await fake.wait_for("sendMessage", _to_chat(msg), timeout=WAIT_S)
         assert sent.params["text"] == m.HELP_TEXT

@@ -30,14 +30,10 @@ from bot.core.quiz.engine import ALREADY_RUNNING_TEXT, INTERRUPTED_TEXT, PHOTO_G
 from bot.core.quiz.questions import PHOTO_PROMPT, Difficulty
 from bot.core.quiz.state import StateStore
 from bot.services import Services, open_services
-from bot.settings import PROJECT_ROOT
 from tests.fake_telegram import FakeTelegram, Recorded
 from tests.paths import SHARED_PHOTOS, manifest_rows
-from tests.species_rows import build_db
-from tests.test_telegram_e2e import _settings, _wait_polling
+from tests.telegram_fixtures import WAIT_S, telegram_settings, wait_polling
 
-REAL_DB = PROJECT_ROOT / "species.sqlite"
-WAIT_S = 20.0
 GROUP = -100777
 
 ANA = FakeTelegram.user(501, "Ana")
@@ -52,31 +48,11 @@ def _fast_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tg_quiz, "GRACE_S", 0.3)
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as tg:
-        yield tg
-
-
-@pytest.fixture
-def species_db(tmp_path: Path) -> Path:
-    return REAL_DB if REAL_DB.is_file() else build_db(tmp_path / "species.sqlite")
-
-
-@pytest.fixture
-async def services(fake: FakeTelegram, species_db: Path) -> AsyncIterator[Services]:
-    svc = await open_services(_settings(fake, species_db))
-    try:
-        yield svc
-    finally:
-        await svc.close()
-
-
 @contextlib.asynccontextmanager
 async def _serving(services: Services, fake: FakeTelegram) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(serve_telegram(services))
     try:
-        await _wait_polling(task, fake)
+        await wait_polling(task, fake)
         yield task
     finally:
         task.cancel()
@@ -311,7 +287,7 @@ async def test_help_mentions_the_quiz_commands(bot: FakeTelegram) -> None:
 async def test_round_cut_off_by_a_restart_is_closed_and_announced(
     fake: FakeTelegram, species_db: Path
 ) -> None:
-    settings = _settings(fake, species_db)
+    settings = telegram_settings(fake, species_db)
     store = await StateStore.open(settings.state_db_path)
     try:  # the last run died with these rounds running
         tg_round = await store.start_round("telegram", GROUP, GROUP, 5, "kids")
