@@ -310,13 +310,23 @@ def _v_distribution(q: Question, s: Taxon, _db: Mapping[str, Taxon], kids: bool)
     return [k == s.distribution or not definitely_disjoint(s.distribution, k) for k in q.option_keys]
 
 
-def _v_venom(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list[bool] | None:
-    if q.variant not in (VENOMOUS, HARMLESS):
-        return None
+def _fair_option_taxa(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list[Taxon] | None:
+    """Taxa behind name options when they make a fair question about ``s``: every option is exactly a
+    taxon's common name, no two are related, ``s`` is among them, all suit the level and all may be used
+    in questions; else ``None``."""
     taxa = _option_taxa(q, db)
     if taxa is None or s not in taxa or not _kids_ok(taxa, kids):
         return None
-    if any(not is_question_taxon(t) or t.reptile_type not in VENOM_TYPES for t in taxa):
+    if any(not is_question_taxon(t) for t in taxa):
+        return None
+    return taxa
+
+
+def _v_venom(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list[bool] | None:
+    if q.variant not in (VENOMOUS, HARMLESS):
+        return None
+    taxa = _fair_option_taxa(q, s, db, kids)
+    if taxa is None or any(t.reptile_type not in VENOM_TYPES for t in taxa):
         return None
     if any(t.venom not in (VENOMOUS, HARMLESS) for t in taxa):  # no 'mildly venomous', no 'unknown'
         return None
@@ -326,10 +336,8 @@ def _v_venom(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list
 def _v_iucn(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list[bool] | None:
     if q.variant not in (CR, LC):
         return None
-    taxa = _option_taxa(q, db)
-    if taxa is None or s not in taxa or not _kids_ok(taxa, kids):
-        return None
-    if any(not is_question_taxon(t) or t.iucn_category not in IUCN_USABLE for t in taxa):
+    taxa = _fair_option_taxa(q, s, db, kids)
+    if taxa is None or any(t.iucn_category not in IUCN_USABLE for t in taxa):
         return None
     return [_iucn_ok(t, q.variant) for t in taxa]
 
@@ -337,10 +345,8 @@ def _v_iucn(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list[
 def _v_fun_fact(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list[bool] | None:
     if q.variant or not _known(s.fun_fact) or s.fun_fact not in q.prompt:
         return None
-    taxa = _option_taxa(q, db)
-    if taxa is None or s not in taxa or not _kids_ok(taxa, kids):
-        return None
-    if any(not is_question_taxon(t) for t in taxa):
+    taxa = _fair_option_taxa(q, s, db, kids)
+    if taxa is None:
         return None
     fact = s.fun_fact.casefold()
     if any(t.common_name.casefold() in fact for t in taxa):
@@ -351,10 +357,8 @@ def _v_fun_fact(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> l
 def _v_scientific(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list[bool] | None:
     if q.variant or s.scientific_name not in q.prompt:
         return None
-    taxa = _option_taxa(q, db)
-    if taxa is None or s not in taxa or not _kids_ok(taxa, kids):
-        return None
-    if any(not is_question_taxon(t) for t in taxa):
+    taxa = _fair_option_taxa(q, s, db, kids)
+    if taxa is None:
         return None
     return [t.scientific_name == s.scientific_name for t in taxa]
 
