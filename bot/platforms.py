@@ -114,6 +114,9 @@ async def run_platforms(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
+            # Not an unfinished stub: add_signal_handler raises NotImplementedError on Windows event loops
+            # and RuntimeError outside the main thread (e.g. an embedding host); there Ctrl+C still
+            # arrives as KeyboardInterrupt / task cancellation, which the finally blocks handle.
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, _on_signal, sig, stop)
                 installed.append(sig)
