@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.adapters.text_render import render_text
 from bot.core.lookup import lookup_species
 from bot.logging_setup import setup_logging
-from bot.services import Services, open_services
+from bot.services import Services, open_services, open_species
 from bot.settings import Settings
 from inference.pack import PackError
 
@@ -113,16 +113,12 @@ async def _cmd_identify(settings: Settings, photos: list[Path], as_json: bool) -
 
 
 async def _cmd_species(settings: Settings, name: str, list_all: bool) -> int:
-    from bot.core.species import SpeciesRepository
     from inference.pack import load_pack_taxa
 
     rows: tuple[dict, ...] = ()
     if settings.reptile_pack:  # the pack's taxon rows only: no model is loaded
         rows = load_pack_taxa(settings.reptile_pack, species_db=settings.species_db_path).rows
-    try:
-        species = await SpeciesRepository.open(settings.species_db_path, extra_rows=rows)
-    except ValueError as exc:
-        raise PackError(f"{settings.reptile_pack}: {exc}") from exc
+    species = await open_species(settings, rows)
     try:
         if list_all:
             for t in species.taxa:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.core.admin import parse_admin_ids
 from bot.core.identify import IdentifyService
@@ -48,8 +50,10 @@ class Services:
         await self.species.close()
 
 
-async def open_species(settings: Settings, pack: PackClassifier | None = None) -> SpeciesRepository:
-    """Open the species database read-only, merged with the taxon rows of ``pack`` (if any).
+async def open_species(settings: Settings, pack_rows: Sequence[Mapping[str, Any]] = ()) -> SpeciesRepository:
+    """Open the species database read-only, merged with the taxon rows of the species pack
+    ``settings.reptile_pack`` (``pack_rows``: :attr:`PackClassifier.taxon_rows`, or
+    :func:`inference.pack.load_pack_taxa` ``.rows`` when no model is needed).
 
     Taxa the database has keep its reviewed rows; the pack's rows serve the others (see
     :class:`SpeciesRepository`).
@@ -58,11 +62,10 @@ async def open_species(settings: Settings, pack: PackClassifier | None = None) -
         FileNotFoundError: when the database is missing.
         inference.pack.PackError: when a pack row breaks the database schema.
     """
-    rows = pack.taxon_rows if pack is not None else ()
     try:
-        species = await SpeciesRepository.open(settings.species_db_path, extra_rows=rows)
+        species = await SpeciesRepository.open(settings.species_db_path, extra_rows=pack_rows)
     except ValueError as exc:
-        raise PackError(f"{pack.pack_dir if pack else 'species pack'}: {exc}") from exc
+        raise PackError(f"{settings.reptile_pack or 'species pack'}: {exc}") from exc
     if species.pack_taxa:
         log.warning("species pack: %d taxa are not in %s and are served from the pack's rows (%s); their "
                     "facts are not reviewed and they are left out of quizzes", len(species.pack_taxa),
@@ -88,7 +91,7 @@ async def open_services(settings: Settings) -> Services:
         # Fails loudly (PackError) when the pack and the species database disagree.
         classifier = PackClassifier(settings.reptile_pack, species_db=settings.species_db_path,
                                     threads=settings.onnx_threads, limits=limits)
-        species = await open_species(settings, classifier)
+        species = await open_species(settings, classifier.taxon_rows)
     else:
         classifier = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
         species = await open_species(settings)
