@@ -56,19 +56,6 @@ REPO = Path(__file__).resolve().parents[1]
 C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
-def load_taxa(db_path: Path, names: list[str]) -> list[dict[str, Any]]:
-    """``labels.json`` entries (scientific_name, common_name, rank, reptile_type, venom) of ``names``
-    from the species database, in order. Raises ValueError naming any missing taxon (training itself
-    gives those minimal rows instead: :func:`training.export_pack.complete_taxa`)."""
-    from training.export_pack import label_of, rows_from_db
-
-    rows = rows_from_db(db_path, names)
-    missing = [n for n in names if n not in rows]
-    if missing:
-        raise ValueError(f"taxa missing from the species database {db_path}: {', '.join(missing)}")
-    return [label_of(rows[n]) for n in names]
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__.split("\n")[0])
     src = p.add_mutually_exclusive_group(required=True)
