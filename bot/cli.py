@@ -82,16 +82,23 @@ async def _identify_one(services: Services, path: Path, as_json: bool) -> tuple[
             "rank": s.rank,
             "confidence": round(s.confidence, 4),
         })
-    first = await services.species.get(ident.top[0].scientific_name) if ident.top else None
+    try:
+        answer = await services.identify.answer_for(ident)
+    except LookupError:
+        answer = None
+    first = answer.taxon if answer else None
     obj = {
         "path": str(path),
         "is_reptile": ident.is_reptile,
         "reptile_probability": round(ident.reptile_probability, 4),
         "type": ident.reptile_type,
         "type_confidence": round(ident.type_confidence, 4),
-        "confident": ident.confident,
+        "confident": answer.confident if answer else False,
+        "answer": first.scientific_name if first else None,
+        "rank": first.rank if first else None,
         "top": top,
         "venom": first.venom if (first and ident.is_reptile) else None,
+        "venom_warning": answer.venom_warning.value if answer and answer.venom_warning else None,
         "non_reptile_kind": ident.non_reptile_kind,
         "model": ident.model,
         "elapsed_ms": round(ident.elapsed_ms, 1),

@@ -18,6 +18,7 @@ from bot.core.species import SpeciesRepository
 from bot.settings import Settings
 from inference.classifier import ReptileClassifier
 from inference.pack import PackClassifier, PackError
+from inference.pack_heads import StackedClassifier, is_head_only, load_pack_heads
 from inference.preprocess import ImageLimits
 from inference.runner import InferenceRunner
 
@@ -86,10 +87,18 @@ async def open_services(settings: Settings) -> Services:
             without carrying a row for it.
     """
     limits = ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
-    classifier: ReptileClassifier | PackClassifier
-    if settings.reptile_pack:
-        # Fails loudly (PackError) when the pack and the species database disagree.
-        classifier = PackClassifier(settings.reptile_pack, species_db=settings.species_db_path,
+    classifier: ReptileClassifier | PackClassifier | StackedClassifier
+    packs = settings.pack_dirs()
+    if packs and all(is_head_only(p) for p in packs):
+        # Head-only packs: one backbone run, every pack's head on its embedding. Fails loudly
+        # (PackError) when a pack and the species database disagree.
+        base = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
+        classifier = StackedClassifier(base, load_pack_heads(packs, settings.species_db_path))
+        species = await open_species(settings, classifier.taxon_rows)
+    elif packs:
+        if len(packs) > 1:
+            raise PackError("several packs can be stacked only when all are head-only (retrain them)")
+        classifier = PackClassifier(packs[0], species_db=settings.species_db_path,
                                     threads=settings.onnx_threads, limits=limits)
         species = await open_species(settings, classifier.taxon_rows)
     else:
@@ -111,7 +120,7 @@ async def open_services(settings: Settings) -> Services:
             await state.close()
         await species.close()
         raise
-    log.info("model %s loaded; %d taxa in the species database, %d more from the pack", classifier.model_id,
+    log.info("model %s loaded; %d taxa in the species database, %d more from the pack", classifier.name,
              len(species.database_taxa), len(species.pack_taxa))
     limiter = UserRateLimiter(settings.user_rate_limit, settings.user_rate_window_s)
     identify = IdentifyService(runner, species, settings.max_image_bytes, limiter, id_log=state)

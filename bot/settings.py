@@ -55,6 +55,7 @@ class Settings(BaseSettings):
 
     model_path: Path = PROJECT_ROOT / "inference" / "models" / "efficientnet_lite0.onnx"
     reptile_pack: Path | None = None  # species pack folder (python -m training.train); empty = base model
+    reptile_packs: str = ""  # comma-separated head-only pack folders, all applied to one backbone run
     species_db_path: Path = PROJECT_ROOT / "species.sqlite"
     state_db_path: Path = PROJECT_ROOT / "state.sqlite"
 
@@ -95,6 +96,13 @@ class Settings(BaseSettings):
     def _empty_pack_is_none(cls, value: object) -> object:
         """``REPTILE_PACK=`` (empty) means the base model."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    def pack_dirs(self) -> list[Path]:
+        """Every configured pack folder: ``REPTILE_PACKS`` (comma-separated) then ``REPTILE_PACK``."""
+        dirs = [Path(p.strip()) for p in self.reptile_packs.split(",") if p.strip()]
+        if self.reptile_pack and self.reptile_pack not in dirs:
+            dirs.append(self.reptile_pack)
+        return dirs
 
     def has_telegram(self) -> bool:
         """True when a non-empty Telegram token is configured."""

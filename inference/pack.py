@@ -355,7 +355,14 @@ class PackClassifier:
             )
             for i in order
         )
-        return dataclasses.replace(base, top=top, confident=self.confident(p))
+        candidates = tuple(
+            TaxonScore(self.taxa[i].scientific_name, self.taxa[i].rank,
+                       self.taxa[i].reptile_type,  # type: ignore[arg-type]
+                       float(p[i]), self.taxa[i].common_name)
+            for i in np.argsort(-p) if self.taxa[i].reptile_type == chosen
+        )
+        return dataclasses.replace(base, top=top, confident=self.confident(p), candidates=candidates,
+                                   confident_threshold=self.confident_threshold)
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
         """RGB image -> (1, 3, S, S) float32 model input."""

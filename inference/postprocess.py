@@ -192,6 +192,16 @@ def postprocess(
             )
             for i in order
         )
+        candidates = tuple(
+            TaxonScore(
+                scientific_name=IMAGENET_REPTILES[i].scientific_name,
+                rank=IMAGENET_REPTILES[i].rank,
+                reptile_type=IMAGENET_REPTILES[i].reptile_type,
+                confidence=float(q[i]),
+                label=IMAGENET_REPTILES[i].label,
+            )
+            for i in np.argsort(-q)
+        )
         return Identification(
             is_reptile=True,
             reptile_probability=m.reptile,
@@ -201,6 +211,9 @@ def postprocess(
             confident=bool(top[0].confidence >= calibration.confident_threshold),
             model=model,
             elapsed_ms=elapsed_ms,
+            snake_probability=m.per_type[REPTILE_TYPES.index("snake")],
+            candidates=candidates,
+            confident_threshold=calibration.confident_threshold,
         )
     groups = (
         ("amphibian", m.amphibian, AMPHIBIAN_INDICES),
@@ -221,4 +234,5 @@ def postprocess(
         non_reptile_label=_label(best, labels),
         model=model,
         elapsed_ms=elapsed_ms,
+        snake_probability=m.per_type[REPTILE_TYPES.index("snake")],
     )

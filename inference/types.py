@@ -49,6 +49,13 @@ class Identification:
             (e.g. ``"tree frog"``), or ``None``.
         model: identifier of the model that produced this result (file name and version).
         elapsed_ms: wall time of decode + inference in milliseconds.
+        snake_probability: probability in [0, 1] that the photo shows a snake (ImageNet snake-class
+            mass at the base temperature), whatever the decision: the venom rule
+            (``bot/core/venom.py``) warns from :data:`~bot.core.venom.SNAKE_CAUTION_BOUND` on.
+        candidates: every taxon the model (or its packs) scored, with P(taxon | reptile), best first;
+            the core rolls these up the taxonomy (``bot/core/taxonomy.py``). Empty when not a reptile.
+        confident_threshold: the calibrated "pretty sure" level of the model that scored
+            ``candidates`` (in (0, 1]); the roll-up answers where a summed score reaches it.
     """
 
     is_reptile: bool
@@ -61,3 +68,6 @@ class Identification:
     non_reptile_label: str | None = None
     model: str = ""
     elapsed_ms: float = 0.0
+    snake_probability: float = 0.0
+    candidates: tuple[TaxonScore, ...] = field(default_factory=tuple)
+    confident_threshold: float = 0.85

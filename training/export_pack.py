@@ -481,8 +481,13 @@ def write_pack(
     taxon_rows: Sequence[dict[str, Any]] | None = None,
     provenance: Sequence[dict[str, str]] = (),
     species_db_sha: str | None = None,
+    head_only: bool = False,
 ) -> Path:
     """Write the pack folder; returns it.
+
+    With ``head_only`` the pack is ``head.npz`` (the head's weight, bias and temperature, applied at run
+    time to the base model's embedding: :mod:`inference.pack_heads`) instead of a composed ONNX graph;
+    a stale ``model.onnx`` in the folder is removed.
 
     Args:
         taxa: one ``labels.json`` entry per class, in head order (:data:`LABEL_KEYS`: scientific_name,
@@ -500,7 +505,16 @@ def write_pack(
     if taxon_rows is not None and [label_of(r) for r in taxon_rows] != list(taxa):
         raise ValueError("taxon rows and labels differ")
     model_path = out_dir / MODEL_FILE
-    compose(base_model, head, model_path)
+    head_path = out_dir / "head.npz"
+    if head_only:
+        np.savez(head_path, weight=head.weight.astype(np.float32), bias=head.bias.astype(np.float32),
+                 temperature=np.float64(head.temperature))
+        model_path.unlink(missing_ok=True)
+        files: dict[str, Any] = {"head_file": head_path.name, "head_sha256": file_sha256(head_path)}
+    else:
+        compose(base_model, head, model_path)
+        head_path.unlink(missing_ok=True)
+        files = {"model_file": MODEL_FILE, "model_sha256": file_sha256(model_path)}
     labels = {"format": PACK_FORMAT, "taxa": taxa}
     (out_dir / "labels.json").write_text(json.dumps(labels, indent=2, ensure_ascii=False) + "\n")
     if taxon_rows is not None:
@@ -510,8 +524,7 @@ def write_pack(
     pack = {
         "format": PACK_FORMAT,
         "name": name,
-        "model_file": MODEL_FILE,
-        "model_sha256": file_sha256(model_path),
+        **files,
         "base_model": {
             "name": base_meta.get("name", base_model.stem),
             "sha256": base_meta.get("sha256", file_sha256(base_model)),

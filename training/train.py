@@ -43,6 +43,7 @@ import json
 import logging
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="reptile type of taxa with no row (default: inferred from the photos)")
     p.add_argument("--model", type=Path, default=None, help="backbone ONNX (default: the committed Lite0)")
     p.add_argument("--augment", type=int, default=4, help="augmented views per training photo")
+    p.add_argument("--min-photos", type=int, default=5,
+                   help="leave out taxa with fewer labelled photos than this (they cannot be split)")
     p.add_argument("--target-accuracy", type=float, default=0.95,
                    help="accuracy the confident answers must reach on validation")
     p.add_argument("--dhash-distance", type=int, default=8, help="max Hamming distance of near-duplicates")
@@ -138,6 +141,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         source_desc = f"{args.manifest} filter={args.filter!r} label={args.label_column}"
     if not items:
         raise SystemExit("no labelled photos found")
+    counts = Counter(it.label for it in items)
+    few = sorted(k for k, n in counts.items() if n < args.min_photos)
+    if few:
+        log.warning("left out (fewer than %d photos): %s", args.min_photos,
+                    ", ".join(f"{k} ({counts[k]})" for k in few))
+        items = [it for it in items if counts[it.label] >= args.min_photos]
     classes = sorted({it.label for it in items})
     if len(classes) < 2:
         raise SystemExit(f"need at least 2 taxa, found {classes}")
@@ -203,7 +212,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     p_val = head.predict_proba(emb0[va]) if len(va) else np.zeros((0, len(classes)))
     threshold = choose_threshold(p_val, y[va], args.target_accuracy) if len(va) else 0.5
     guard = choose_venom_guard(p_val, y[va], venomous, threshold) if len(va) else 0.0
-    thresholds = {"confident": threshold, "venom_guard": guard, "target_accuracy": args.target_accuracy}
+    held = np.concatenate([va, te])
+    open_set = leave_one_species_out(head, x_train, y_train, emb0, y, held, classes, best_c)
+    thresholds = {"confident": threshold, "venom_guard": guard, "target_accuracy": args.target_accuracy,
+                  "unknown": open_set["unknown"]}
 
     def evaluate(idx: np.ndarray) -> dict[str, Any]:
         probs = head.predict_proba(emb0[idx]) if len(idx) else np.zeros((0, len(classes)))
@@ -218,7 +230,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         m["coverage_curve"] = coverage_curve(probs, y[idx], np.round(np.arange(0.3, 1.0, 0.05), 2))
         return m
 
-    metrics = {"val": evaluate(va), "test": evaluate(te)}
+    metrics = {"val": evaluate(va), "test": evaluate(te), "open_set": open_set}
     if len(va):
         metrics["val"]["nll_uncalibrated"] = nll(softmax(head.logits(emb0[va])), y[va])
 
@@ -245,12 +257,15 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     summary = {k: metrics["test"][k] for k in ("n", "accuracy", "top3_accuracy", "macro_f1", "ece",
                                                  "confident_coverage", "confident_accuracy",
                                                  "venomous_called_harmless_confident")}
+    head_only = not args.finetune  # a fine-tuned backbone must ship as its own graph
     write_pack(args.out, base_model=fx.clf.model_path, base_meta=base_meta, head=head, taxa=taxa,
-               thresholds=thresholds, metrics={"test": summary}, name=name, training=training_info,
-               taxon_rows=taxon_rows, provenance=provenance, species_db_sha=db_source_sha(args.species_db))
+               thresholds=thresholds, metrics={"test": summary, "open_set": open_set}, name=name,
+               training=training_info, taxon_rows=taxon_rows, provenance=provenance,
+               species_db_sha=db_source_sha(args.species_db), head_only=head_only)
 
     # Parity: the exported graph vs the in-memory head on the graph's own embeddings.
-    parity = export_parity(args.out, head, [items[i].path for i in (te if len(te) else tr)[:8]])
+    parity = 0.0 if head_only else export_parity(args.out, head,
+                                                 [items[i].path for i in (te if len(te) else tr)[:8]])
     report = {
         "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -268,6 +283,45 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = write_run(args.runs_dir, name, report)
     report["run_dir"] = str(run_dir)
     return report
+
+
+def leave_one_species_out(
+    head: Any, x_train: np.ndarray, y_train: np.ndarray, emb: np.ndarray, y: np.ndarray,
+    held: np.ndarray, classes: list[str], c: float,
+) -> dict[str, Any]:
+    """Calibrate the open-set ("a species this pack does not know") threshold.
+
+    For each species, a head is fitted without its training photos and scores that species' held-out
+    (validation + test) photos: their top probabilities are what an unknown species looks like. The
+    ``unknown`` threshold is the 95th percentile of those, so at most about 5 % of photos of an unseen
+    species are asserted as a pack species; the known-species held-out photos above it are reported.
+
+    Returns:
+        ``{"unknown", "unseen_photos", "unseen_above", "known_above", "known_accuracy_above"}``.
+    """
+    from training.head import fit_head
+
+    unseen: list[float] = []
+    for k in range(len(classes)):
+        keep = y_train != k
+        idx = held[y[held] == k]
+        if not len(idx) or keep.all():
+            continue
+        h = fit_head(x_train[keep], y_train[keep], classes, c=c)
+        h.temperature = head.temperature
+        unseen += h.predict_proba(emb[idx]).max(axis=1).tolist()
+    if not unseen:
+        return {"unknown": 0.0, "unseen_photos": 0}
+    t = float(np.quantile(unseen, 0.95))
+    known = head.predict_proba(emb[held])
+    above = known.max(axis=1) >= t
+    correct = known.argmax(axis=1) == y[held]
+    return {
+        "unknown": t, "unseen_photos": len(unseen),
+        "unseen_above": float(np.mean(np.array(unseen) >= t)),
+        "known_above": float(above.mean()) if len(held) else 0.0,
+        "known_accuracy_above": float(correct[above].mean()) if above.any() else 1.0,
+    }
 
 
 def export_parity(pack_dir: Path, head: Any, paths: list[Path]) -> float:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.core import messages as m
 from bot.core.card import Alternative, CardKind, Fact, FactCard, Severity, Warning
 from bot.core.species import Taxon
+from bot.core.venom import VenomWarning
 from inference.errors import RejectReason
 from inference.types import Identification
 
@@ -130,31 +131,53 @@ def reptile_card(
     top: Taxon,
     others: list[Taxon],
     members: list[Taxon] | None = None,
+    *,
+    confident: bool | None = None,
+    score: float | None = None,
+    venom_warning: VenomWarning | None = None,
 ) -> FactCard:
     """A card for a photo identified as a reptile.
 
     Args:
-        ident: the model's answer; ``ident.top[0]`` is ``top``.
-        top: species-database row of the best candidate.
+        ident: the model's answer.
+        top: species-database row of the answer (``ident.top[0]``, or the taxon the core rolled the
+            candidates up to).
         others: rows of the other candidates in ``ident.top`` (same order; missing rows left out).
         members: museum species within ``top`` when it is a genus, subfamily or family.
+        confident: "I'm pretty sure" (default ``ident.confident``).
+        score: the answer's probability in [0, 1] (default ``ident.top[0].confidence``).
+        venom_warning: the venom rule's verdict (:func:`bot.core.venom.venom_warning`): ``DANGER``
+            shows the venomous warning (also for a group with venomous members), ``CAUTION`` the
+            "may be a venomous snake" caution and replaces a "Not venomous" fact, since the photo
+            alone cannot clear it.
     """
-    percent = round(100 * ident.top[0].confidence) if ident.top else 0
+    confident = ident.confident if confident is None else confident
+    if score is None:
+        score = ident.top[0].confidence if ident.top else 0.0
+    percent = round(100 * score)
     warning = taxon_warning(top)
+    if venom_warning is VenomWarning.DANGER and (warning is None or warning.severity != Severity.DANGER):
+        warning = Warning(Severity.DANGER, m.WARN_GROUP_VENOMOUS)
     if warning is None or warning.severity != Severity.DANGER:
         venomous_alt = next((t for t in others if t.venom == "venomous"), None)
         if venomous_alt is not None:
             warning = Warning(Severity.CAUTION, m.warn_lookalike(venomous_alt.common_name))
+        elif venom_warning is VenomWarning.CAUTION:
+            text = m.WARN_MAY_BE_VENOMOUS_SNAKE if top.reptile_type == "snake" else m.WARN_COULD_BE_SNAKE
+            warning = Warning(Severity.CAUTION, text)
     alternatives: tuple[Alternative, ...] = ()
-    if not ident.confident:
+    if not confident:
         by_name = {t.scientific_name: t for t in others}
         alternatives = tuple(
             Alternative(by_name[s.scientific_name].common_name, s.scientific_name,
                         round(100 * s.confidence))
-            for s in ident.top[1:3]
-            if s.scientific_name in by_name
-        )
+            for s in ident.top
+            if s.scientific_name in by_name and s.scientific_name != top.scientific_name
+        )[:2]
     card = species_card(top, members)
+    facts = card.facts
+    if venom_warning is VenomWarning.CAUTION and top.venom == "harmless":
+        facts = tuple(Fact(f.label, m.VENOM_NOT_CLEARED, f.emoji) if f.label == "Venom" else f for f in facts)
     return FactCard(
         kind=CardKind.REPTILE,
         title=card.title,
@@ -162,23 +185,27 @@ def reptile_card(
         scientific_name=card.scientific_name,
         rank=card.rank,
         reptile_type=card.reptile_type,
-        confidence_text=confidence_words(top.common_name, top.is_group, ident.confident, percent),
+        confidence_text=confidence_words(top.common_name, top.is_group, confident, percent),
         warning=warning,
-        facts=card.facts,
+        facts=facts,
         fun_fact=card.fun_fact,
         group_note=card.group_note,
         members=card.members,
         alternatives=alternatives,
         source_url=card.source_url,
-        quizzable=ident.confident,
+        quizzable=confident,
     )
 
 
 _SALAMANDER_WORDS = ("salamander", "newt", "eft", "axolotl")
 
 
-def not_reptile_card(ident: Identification) -> FactCard:
-    """A friendly card for a photo that is not a reptile, naming what it seems to be when obvious."""
+def not_reptile_card(ident: Identification, venom_warning: VenomWarning | None = None) -> FactCard:
+    """A friendly card for a photo that is not a reptile, naming what it seems to be when obvious.
+
+    With ``venom_warning`` (the photo may still show a snake: :mod:`bot.core.venom`) the card carries
+    the "could be a snake" caution first.
+    """
     label = (ident.non_reptile_label or "").strip()
     kind = ident.non_reptile_kind
     if kind == "amphibian":
@@ -209,12 +236,14 @@ def not_reptile_card(ident: Identification) -> FactCard:
         if label:
             body += f" I think I see {_article(label)} {label}."
         emoji = "🔍"
+    warning = Warning(Severity.CAUTION, m.WARN_COULD_BE_SNAKE) if venom_warning is not None else None
     return FactCard(
         kind=CardKind.NOT_REPTILE,
         title="That's not a reptile",
         emoji=emoji,
         body=body,
         tips=m.PHOTO_TIPS,
+        warning=warning,
     )
 
 

@@ -11,7 +11,9 @@ from bot.core import messages as m
 from bot.core.card import FactCard
 from bot.core.cards import not_reptile_card, problem_card, rejected_card, reptile_card
 from bot.core.ratelimit import UserRateLimiter
-from bot.core.species import SpeciesRepository
+from bot.core.species import SpeciesRepository, Taxon
+from bot.core.taxonomy import Taxonomy
+from bot.core.venom import VenomInput, VenomWarning, venom_warning
 from inference.errors import Busy, ImageRejected, RejectReason
 from inference.types import Identification
 
@@ -34,6 +36,25 @@ class IdentificationLog(Protocol):
     async def log_identification(
         self, platform: str, chat_id: str | int, scientific_name: str, confidence: float
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the bot answers about one photo, before it becomes a card.
+
+    Attributes:
+        taxon: the answered taxon (rolled up the taxonomy), ``None`` for "not a reptile".
+        confident: the card may say "I'm pretty sure".
+        score: the answer's (summed) probability, in [0, 1].
+        venom_warning: the venom rule's verdict (``identify --json`` ``venom_warning``), or ``None``.
+        members_venom: venom statuses of the museum's taxa below the answer (``None`` when not a reptile).
+    """
+
+    taxon: Taxon | None
+    confident: bool
+    score: float
+    venom_warning: VenomWarning | None
+    members_venom: tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +95,7 @@ class IdentifyService:
         self.max_bytes = max_bytes
         self.rate_limiter = rate_limiter
         self.id_log = id_log
+        self._taxonomy: Taxonomy | None = None
 
     def rate_check(self, platform: str, user_id: str | int) -> FactCard | None:
         """Count one photo for ``platform:user_id``; a friendly card when over the per-user limit
@@ -145,21 +167,69 @@ class IdentifyService:
             return IdentifyOutcome(problem_card(m.ERROR_TEXT))
         return IdentifyOutcome(await self.card_for(ident), ident)
 
+    @property
+    def taxonomy(self) -> Taxonomy:
+        """The tree over every taxon the species repository serves (built once)."""
+        if self._taxonomy is None:
+            self._taxonomy = Taxonomy(self.species.taxa)
+        return self._taxonomy
+
+    async def answer_for(self, ident: Identification) -> Answer:
+        """Roll the model's candidates up the taxonomy and apply the venom rule (no card yet).
+
+        Raises:
+            LookupError: a scored taxon is missing from the species repository (a packaging bug).
+        """
+        if not ident.is_reptile or not ident.top:
+            warning = venom_warning(VenomInput(ident.snake_probability, None))
+            return Answer(None, False, 0.0, warning, None)
+        pool = [c for c in (ident.candidates or ident.top) if c.reptile_type == ident.reptile_type]
+        pool = pool or list(ident.candidates or ident.top)
+        roll = self.taxonomy.roll_up({c.scientific_name: c.confidence for c in pool},
+                                     ident.confident_threshold)
+        name = roll.name if roll is not None and roll.rolled_up else ident.top[0].scientific_name
+        top = await self.species.get(name)
+        if top is None:
+            raise LookupError(name)
+        rolled = roll is not None and roll.rolled_up
+        confident = True if rolled else ident.confident
+        score = roll.score if rolled and roll is not None else ident.top[0].confidence
+        members_venom = []
+        for d in self.taxonomy.descendants(top.scientific_name):
+            if (t := await self.species.get(d)) is not None:
+                members_venom.append(t.venom)
+        venomous_share = 0.0
+        for c in ident.candidates or ident.top:
+            t = await self.species.get(c.scientific_name)
+            if t is not None and t.venom == "venomous":
+                venomous_share += c.confidence
+        warning = venom_warning(VenomInput(
+            snake_probability=ident.snake_probability, answer_venom=top.venom,
+            members_venom=tuple(members_venom),
+            confident=confident, venomous_share=min(1.0, venomous_share), answer_type=top.reptile_type,
+        ))
+        return Answer(top, confident, score, warning, tuple(members_venom))
+
     async def card_for(self, ident: Identification) -> FactCard:
         """The fact card for a model answer (reptile or not).
 
-        A taxon served from a species pack's rows (not the reviewed database) is never quizzable:
-        quizzes only ask about reviewed facts.
+        The answer is rolled up the taxonomy (:meth:`answer_for`); the venom rule
+        (:mod:`bot.core.venom`) decides the warning. A taxon served from a species pack's rows (not
+        the reviewed database) is never quizzable: quizzes only ask about reviewed facts.
         """
-        if not ident.is_reptile or not ident.top:
-            return not_reptile_card(ident)
-        top = await self.species.get(ident.top[0].scientific_name)
-        if top is None:  # the model can output a taxon the database lacks only through a packaging bug
-            log.error("taxon %s missing from the species database", ident.top[0].scientific_name)
+        try:
+            answer = await self.answer_for(ident)
+        except LookupError as exc:  # a scored taxon the database lacks: only a packaging bug does this
+            log.error("taxon %s missing from the species database", exc)
             return problem_card(m.ERROR_TEXT)
-        others = [t for s in ident.top[1:] if (t := await self.species.get(s.scientific_name))]
+        if answer.taxon is None:
+            return not_reptile_card(ident, answer.venom_warning)
+        top = answer.taxon
+        others = [t for s in ident.top if s.scientific_name != top.scientific_name
+                  and (t := await self.species.get(s.scientific_name))]
         members = await self.species.members(top) if top.is_group else None
-        card = reptile_card(ident, top, others, members)
+        card = reptile_card(ident, top, others, members, confident=answer.confident, score=answer.score,
+                            venom_warning=answer.venom_warning)
         if card.quizzable and self.species.from_pack(top.scientific_name):
             card = dataclasses.replace(card, quizzable=False)
         return card

@@ -72,6 +72,19 @@ WARN_MILD = (
 WARN_UNKNOWN_SNAKE = (
     "I don't know if this one is venomous. Never touch a snake you don't know: keep away and tell an adult."
 )
+WARN_GROUP_VENOMOUS = (
+    "Animals in this group are venomous! Do not touch it, keep well away, and tell an adult straight away."
+)
+WARN_MAY_BE_VENOMOUS_SNAKE = (
+    "Many snakes that look like this are venomous, and a photo can't tell me for sure. "
+    "Keep away, never touch it, and tell an adult."
+)
+WARN_COULD_BE_SNAKE = (
+    "If this could be a snake, keep away: many snakes are venomous, and a photo can't tell me for sure. "
+    "Never touch it, and tell an adult."
+)
+#: The venom fact of a harmless answer the photo cannot clear (the venom rule, bot/core/venom.py).
+VENOM_NOT_CLEARED = "Can't be sure from a photo: treat it as venomous"
 WARN_CROCODILIAN = (
     "Not venomous, but very strong with a dangerous bite. Always watch from far away!"
 )
