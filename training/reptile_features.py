@@ -6,7 +6,8 @@ ImageNet logits and the 1280-d embedding of each photo.
 * :func:`group_log_masses` turns logits into 8 log-probability masses (crocodilian, lizard, snake,
   turtle, amphibian, dinosaur, other animal, object) with the same class groups as the ImageNet
   mapping (:mod:`inference.postprocess`);
-* :data:`CLASSES` are the six outputs of the learned model;
+* :data:`CLASSES` are the six outputs of the learned model (not a reptile, amphibian, crocodilian,
+  lizard, snake, turtle); :func:`features` is its input;
 * :func:`collection_of` names the collection of a manifest row for leave-one-collection-out
   validation (``source_repo``, with the two repositories that hold copies of one web collection
   merged, as ``../shared/README.md`` says);
@@ -21,9 +22,57 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inference.reptile_model import CLASSES, group_log_masses
+from inference.postprocess import (
+    _TYPE_OF_POSITION,
+    AMPHIBIAN_INDICES,
+    DINOSAUR_INDICES,
+    OBJECT_INDICES,
+    OTHER_ANIMAL_INDICES,
+    REPTILE_INDICES,
+)
+from inference.types import REPTILE_TYPES
 
-__all__ = ["CLASSES", "class_of", "collection_of", "collection_weights", "group_log_masses"]
+#: Output classes of the learned model, in output order.
+CLASSES: tuple[str, ...] = ("not_reptile", "amphibian", *REPTILE_TYPES)
+#: Names of the 8 ImageNet group masses, in :func:`group_log_masses` column order.
+MASS_NAMES: tuple[str, ...] = (*REPTILE_TYPES, "amphibian", "dinosaur", "other_animal", "object")
+
+
+def _logsumexp(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    m = x.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(x - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def group_log_masses(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Log-probability mass of each ImageNet class group.
+
+    Args:
+        logits: (N, 1000) or (1000,) ImageNet-1k logits (ILSVRC-2012 order), any float dtype.
+        temperature: softmax temperature (> 0).
+
+    Returns:
+        (N, 8) float64 log-masses in :data:`MASS_NAMES` order (each <= 0; their exps sum to 1).
+    """
+    z = np.atleast_2d(np.asarray(logits, np.float64)) / float(temperature)
+    z = z - _logsumexp(z)[:, None]
+    rep = z[:, REPTILE_INDICES]
+    cols = [_logsumexp(rep[:, k == _TYPE_OF_POSITION]) for k in range(len(REPTILE_TYPES))]
+    cols += [_logsumexp(z[:, idx]) for idx in (AMPHIBIAN_INDICES, DINOSAUR_INDICES, OTHER_ANIMAL_INDICES,
+                                                 OBJECT_INDICES)]
+    return np.stack(cols, axis=1)
+
+
+def features(
+    logits: np.ndarray, embedding: np.ndarray | None = None, temperature: float = 0.75
+) -> np.ndarray:
+    """Model input: embedding (N, 1280) then :func:`group_log_masses` (N, 8) -> (N, 1288) float64;
+    without ``embedding`` the 8 log-masses alone (N, 8)."""
+    gm = group_log_masses(logits, temperature)
+    if embedding is None:
+        return gm
+    return np.concatenate([np.atleast_2d(np.asarray(embedding, np.float64)), gm], axis=1)
+
+
 
 #: Repositories that hold copies of one collection (``../shared/README.md``: "Two repositories hold
 #: copies of this one collection"); they are held out together.

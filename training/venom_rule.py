@@ -56,7 +56,7 @@ async def measure(photos: Path, packs: list[Path]) -> list[str]:
     extra: list[dict] = []
     heads = []
     if packs:
-        from inference.pack import load_pack_heads
+        from inference.pack_heads import load_pack_heads
 
         heads = load_pack_heads(packs, SPECIES_DB)
         extra = [r for h in heads for r in h.taxon_rows]
@@ -68,7 +68,7 @@ async def measure(photos: Path, packs: list[Path]) -> list[str]:
         for lg, emb, row, coll in zip(data.logits, data.embedding, data.rows, data.collection, strict=True):
             ident = postprocess(lg, info.calibration, info.labels)
             if heads:
-                from inference.pack import apply_packs
+                from inference.pack_heads import apply_packs
 
                 ident = apply_packs(ident, emb, heads)
             ans = await service.answer_for(ident)
