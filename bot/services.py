@@ -89,15 +89,15 @@ async def open_services(settings: Settings) -> Services:
     limits = ImageLimits(max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels)
     classifier: ReptileClassifier | PackClassifier | StackedClassifier
     packs = settings.pack_dirs()
-    if packs and all(is_head_only(p) for p in packs):
-        # Head-only packs: one backbone run, every pack's head on its embedding. Fails loudly
+    if len(packs) > 1:
+        # Several head-only packs: one backbone run, every pack's head on its embedding. Fails loudly
         # (PackError) when a pack and the species database disagree.
+        if not all(is_head_only(p) for p in packs):
+            raise PackError("several packs can be stacked only when all are head-only (retrain them)")
         base = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
         classifier = StackedClassifier(base, load_pack_heads(packs, settings.species_db_path))
         species = await open_species(settings, classifier.taxon_rows)
-    elif packs:
-        if len(packs) > 1:
-            raise PackError("several packs can be stacked only when all are head-only (retrain them)")
+    elif packs:  # one pack, head-only or composed
         classifier = PackClassifier(packs[0], species_db=settings.species_db_path,
                                     threads=settings.onnx_threads, limits=limits)
         species = await open_species(settings, classifier.taxon_rows)

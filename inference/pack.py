@@ -2,9 +2,11 @@
 
 A species pack is a folder written by ``python -m training.train``:
 
-* ``model.onnx``: ONE graph, the shared backbone + a linear head + temperature + softmax, with outputs
-  ``probs`` (N, C) over the pack's taxa, ``logits`` (N, 1000) (the base model's ImageNet logits) and
-  ``embedding`` (N, 1280);
+* ``head.npz`` (head-only packs, the default since issue 10): the linear head's weight (1280, C), bias
+  (C,) and temperature, applied to the base model's embedding (one backbone run; several packs at
+  once: :mod:`inference.pack_heads`); or, for packs with a fine-tuned backbone, ``model.onnx``: ONE
+  graph, the backbone + a linear head + temperature + softmax, with outputs ``probs`` (N, C),
+  ``logits`` (N, 1000) (the base model's ImageNet logits) and ``embedding`` (N, 1280);
 * ``labels.json``: the C taxa in output order (scientific name, common name, rank, type, venom);
 * ``taxa.json`` (packs written since taxon rows were added; optional): one full species-database row
   per label, in the same order, with every column of the ``taxa`` table (:data:`TAXON_COLUMNS`,
@@ -46,7 +48,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from inference.classifier import DEFAULT_MODEL, load_model_info
+from inference.classifier import DEFAULT_MODEL, ReptileClassifier, load_model_info
 from inference.hashing import file_sha256
 from inference.postprocess import postprocess
 from inference.preprocess import ImageLimits, decode_image, to_model_input
@@ -270,11 +272,16 @@ class PackClassifier:
         self.taxa = list(pack_taxa.labels)
         self.taxon_rows: tuple[dict[str, Any], ...] = pack_taxa.rows
         self.pack_only: tuple[str, ...] = ()
-        self.model_path = self.pack_dir / self.meta["model_file"]
+        head_only = "head_file" in self.meta
+        file_key, sha_key = ("head_file", "head_sha256") if head_only else ("model_file", "model_sha256")
+        try:
+            self.model_path = self.pack_dir / self.meta[file_key]
+        except KeyError as exc:
+            raise PackError(f"{meta_file}: names neither a head_file nor a model_file") from exc
         if not self.model_path.exists():
             raise FileNotFoundError(self.model_path)
         sha = file_sha256(self.model_path)
-        if verify_sha and sha != self.meta["model_sha256"]:
+        if verify_sha and sha != self.meta.get(sha_key):
             raise PackError(f"{self.model_path}: sha256 {sha[:12]} does not match pack.json")
         lite = ([127.0] * 3, [128.0] * 3)
         if (self.meta.get("mean", lite[0]), self.meta.get("std", lite[1])) != lite:
@@ -287,6 +294,7 @@ class PackClassifier:
         th = self.meta.get("thresholds", {})
         self.confident_threshold = float(th.get("confident", 0.9))
         self.venom_guard = float(th.get("venom_guard", 0.0))
+        self.unknown_threshold = float(th.get("unknown", 0.0))
         self.input_name = str(self.meta.get("input_name", "input"))
         self.input_size = int(self.meta["input_size"])
         self.resize_size = int(self.meta.get("resize_size", self.input_size + 32))
@@ -295,8 +303,21 @@ class PackClassifier:
         self._types = {t.reptile_type for t in self.taxa}
         self._name = f"pack:{self.meta.get('name', self.pack_dir.name)}@{sha[:12]}"
 
+        n_threads = max(1, int(threads if threads is not None else intra_op_num_threads))
+        self._head: tuple[np.ndarray, np.ndarray, float] | None = None
+        if head_only:  # the base model's session, then the head in numpy (inference.pack_heads)
+            try:
+                with np.load(self.model_path, allow_pickle=False) as d:
+                    w, b, t = d["weight"], d["bias"], float(d["temperature"])
+            except (OSError, ValueError, KeyError) as exc:
+                raise PackError(f"{self.model_path}: unreadable head ({exc!r})") from exc
+            if w.ndim != 2 or w.shape[1] != len(self.taxa) or b.shape != (len(self.taxa),):
+                raise PackError(f"{self.model_path}: head {w.shape} does not fit {len(self.taxa)} taxa")
+            self._head = (w.astype(np.float64), b.astype(np.float64), t)
+            self._base = ReptileClassifier(DEFAULT_MODEL, base_meta, threads=n_threads, limits=self.limits)
+            return
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, int(threads if threads is not None else intra_op_num_threads))
+        opts.intra_op_num_threads = n_threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -324,6 +345,13 @@ class PackClassifier:
         s = self.input_size
         if batch.ndim != 4 or batch.shape[1:] != (3, s, s):
             raise ValueError(f"expected (N, 3, {s}, {s}), got {batch.shape}")
+        if self._head is not None:
+            logits, emb = self._base.predict_logits(batch)
+            w, bias, t = self._head
+            z = (emb.astype(np.float64) @ w + bias) / t
+            z -= z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            return e / e.sum(axis=1, keepdims=True), logits
         probs, logits = self._session.run(
             ["probs", "logits"], {self.input_name: np.ascontiguousarray(batch, np.float32)}
         )
@@ -361,8 +389,9 @@ class PackClassifier:
                        float(p[i]), self.taxa[i].common_name)
             for i in np.argsort(-p) if self.taxa[i].reptile_type == chosen
         )
-        return dataclasses.replace(base, top=top, confident=self.confident(p), candidates=candidates,
-                                   confident_threshold=self.confident_threshold)
+        confident = self.confident(p) and float(p.max()) >= self.unknown_threshold  # open set
+        return dataclasses.replace(base, top=top, confident=confident, candidates=candidates,
+                                   confident_threshold=max(self.confident_threshold, self.unknown_threshold))
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
         """RGB image -> (1, 3, S, S) float32 model input."""

@@ -49,8 +49,10 @@ def trained(tmp_path_factory):
 
 def test_training_writes_pack_and_reports(trained):
     pack, run_dir = trained
-    for name in ("model.onnx", "labels.json", "taxa.json", "pack.json"):
+    for name in ("head.npz", "labels.json", "taxa.json", "pack.json"):
         assert (pack / name).is_file()
+    assert not (pack / "model.onnx").exists()  # head-only: the backbone is not copied
+    assert (pack / "head.npz").stat().st_size < 100_000
     for name in ("report.json", "report.md", "confusion.png", "coverage.png"):
         assert (run_dir / name).stat().st_size > 0
     assert run_dir.name.endswith("-synthetic")
@@ -66,22 +68,21 @@ def test_training_writes_pack_and_reports(trained):
         assert key in report["metrics"]["test"]
 
 
-def test_exported_graph_matches_the_head_on_the_same_embeddings(trained):
-    onnx = pytest.importorskip("onnx")
-    import onnxruntime as ort
-    from onnx import numpy_helper
+def test_pack_head_applies_to_the_base_models_embedding(trained):
+    from inference.classifier import ReptileClassifier
 
     pack, _ = trained
-    init = {t.name: numpy_helper.to_array(t) for t in onnx.load(str(pack / "model.onnx")).graph.initializer}
-    w, b, t = init["pack_head_W"], init["pack_head_b"], float(init["pack_head_T"])
-    sess = ort.InferenceSession(str(pack / "model.onnx"), providers=["CPUExecutionProvider"])
+    with np.load(pack / "head.npz") as d:
+        w, b, t = d["weight"].astype(np.float64), d["bias"].astype(np.float64), float(d["temperature"])
+    assert w.shape == (1280, len(TAXA)) and b.shape == (len(TAXA),) and t > 0
     x = np.random.default_rng(1).uniform(-1, 1, (4, 3, 224, 224)).astype(np.float32)
-    probs, logits, emb = sess.run(["probs", "logits", "embedding"], {"input": x})
+    probs, logits = PackClassifier(pack).predict(x)
+    base_logits, emb = ReptileClassifier().predict_logits(x)
     z = (emb.astype(np.float64) @ w + b) / t
     ref = np.exp(z - z.max(axis=1, keepdims=True))
     ref /= ref.sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(probs, ref, atol=1e-4)
-    assert logits.shape == (4, 1000)
+    np.testing.assert_allclose(probs, ref, atol=1e-6)
+    np.testing.assert_array_equal(logits, base_logits)  # the gate sees exactly the base model
 
 
 def test_splits_never_share_a_near_duplicate_group():
@@ -107,7 +108,8 @@ def test_pack_classifier_uses_pack_taxa_for_reptiles_of_its_type(trained):
     assert ident.is_reptile and ident.reptile_type == "snake"
     assert [s.scientific_name for s in ident.top] == sorted(TAXA)
     # harmless top answer, but the venomous cobra holds more than the guard -> not confident
-    assert ident.confident is (clf.venom_guard >= 0.06 and clf.confident_threshold <= 0.9)
+    assert ident.confident is (clf.venom_guard >= 0.06 and clf.confident_threshold <= 0.9
+                               and clf.unknown_threshold <= 0.9)
     # not a reptile: the base gate decides, no pack taxa
     frog = np.zeros(1000)
     frog[30] = 20.0
@@ -142,7 +144,7 @@ def test_pack_with_unknown_taxon_fails_loudly(trained, tmp_path):
     (bad / "labels.json").write_text(json.dumps(labels))
     with pytest.raises(PackError, match="Imaginarius fictus"):
         PackClassifier(bad, species_db=SPECIES_DB)
-    (bad / "model.onnx").write_bytes(b"not a model")
+    (bad / "head.npz").write_bytes(b"not a head")
     with pytest.raises(PackError, match="sha256"):
         PackClassifier(bad)
 
