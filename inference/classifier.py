@@ -18,6 +18,7 @@ from PIL import Image
 
 from inference.postprocess import DEFAULT_CALIBRATION, Calibration, postprocess
 from inference.preprocess import ImageLimits, decode_image, to_model_input
+from inference.session import open_session
 from inference.types import Identification
 
 #: Directory holding the committed model files.
@@ -82,9 +83,8 @@ class ReptileClassifier:
     Args:
         model_path: the ``.onnx`` file (default: the committed EfficientNet-Lite0).
         meta_path: its json metadata (default: same stem, ``.json``).
-        intra_op_num_threads: onnxruntime threads used by one inference (default 1: the bot runs
-            several inferences in parallel in a thread pool instead, see :mod:`inference.runner`).
-        threads: alias of ``intra_op_num_threads`` (wins when given).
+        threads: onnxruntime threads used by one inference (default 1: the bot runs several
+            inferences in parallel in a thread pool instead, see :mod:`inference.runner`).
         limits: default decoding limits for :meth:`identify` (default :class:`ImageLimits()`).
         calibration: override the json's thresholds (e.g. in experiments); ``None`` = json values.
 
@@ -98,13 +98,10 @@ class ReptileClassifier:
         model_path: Path | str = DEFAULT_MODEL,
         meta_path: Path | str | None = None,
         *,
-        intra_op_num_threads: int = 1,
-        threads: int | None = None,
+        threads: int = 1,
         limits: ImageLimits | None = None,
         calibration: Calibration | None = None,
     ) -> None:
-        import onnxruntime as ort
-
         self.model_path = Path(model_path)
         if not self.model_path.exists():
             raise FileNotFoundError(self.model_path)
@@ -114,14 +111,7 @@ class ReptileClassifier:
                              info.labels, calibration)
         self.info = info
         self.limits = limits or ImageLimits()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, int(threads if threads is not None else intra_op_num_threads))
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(
-            str(self.model_path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self._session = open_session(self.model_path, threads)
         outputs = [o.name for o in self._session.get_outputs()]
         if outputs[:2] != ["logits", "embedding"]:
             raise ValueError(f"{self.model_path}: expected outputs logits, embedding; got {outputs}")
@@ -129,11 +119,6 @@ class ReptileClassifier:
     @property
     def name(self) -> str:
         """Model identifier, ``"<file stem>@<sha256 prefix>"``."""
-        return self.info.name
-
-    @property
-    def model_id(self) -> str:
-        """Alias of :attr:`name`."""
         return self.info.name
 
     @property

@@ -52,6 +52,7 @@ from inference.classifier import DEFAULT_MODEL, ReptileClassifier, load_model_in
 from inference.hashing import file_sha256
 from inference.postprocess import postprocess
 from inference.preprocess import ImageLimits, decode_image, to_model_input
+from inference.session import open_session
 from inference.types import Identification, TaxonScore
 
 PACK_FORMAT = 1
@@ -234,7 +235,7 @@ class PackClassifier:
             missing from it needs a row in the pack's ``taxa.json`` (else :class:`PackError` at load).
         base_meta_path: json of the base model, for the ImageNet labels and the gate calibration
             (default: the committed ``efficientnet_lite0.json``).
-        threads / intra_op_num_threads: onnxruntime intra-op threads (default 1).
+        threads: onnxruntime intra-op threads (default 1).
         limits: default decoding limits.
         verify_sha: check ``model.onnx`` against ``pack.json`` (default true).
 
@@ -257,13 +258,10 @@ class PackClassifier:
         *,
         species_db: Path | str | None = None,
         base_meta_path: Path | str | None = None,
-        intra_op_num_threads: int = 1,
-        threads: int | None = None,
+        threads: int = 1,
         limits: ImageLimits | None = None,
         verify_sha: bool = True,
     ) -> None:
-        import onnxruntime as ort
-
         self.pack_dir = Path(pack_dir)
         meta_file = self.pack_dir / "pack.json"
         self.meta, pack_taxa = read_pack_files(self.pack_dir)
@@ -303,7 +301,7 @@ class PackClassifier:
         self._types = {t.reptile_type for t in self.taxa}
         self._name = f"pack:{self.meta.get('name', self.pack_dir.name)}@{sha[:12]}"
 
-        n_threads = max(1, int(threads if threads is not None else intra_op_num_threads))
+        n_threads = max(1, int(threads))
         self._head: tuple[np.ndarray, np.ndarray, float] | None = None
         if head_only:  # the base model's session, then the head in numpy (inference.pack_heads)
             try:
@@ -316,13 +314,7 @@ class PackClassifier:
             self._head = (w.astype(np.float64), b.astype(np.float64), t)
             self._base = ReptileClassifier(DEFAULT_MODEL, base_meta, threads=n_threads, limits=self.limits)
             return
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = n_threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self._session = ort.InferenceSession(str(self.model_path), sess_options=opts,
-                                             providers=["CPUExecutionProvider"])
+        self._session = open_session(self.model_path, n_threads)
         outputs = [o.name for o in self._session.get_outputs()]
         if outputs[:2] != ["probs", "logits"]:
             raise PackError(f"{self.model_path}: expected outputs probs, logits; got {outputs}")
@@ -333,11 +325,6 @@ class PackClassifier:
     @property
     def name(self) -> str:
         """``"pack:<name>@<model sha256 prefix>"``."""
-        return self._name
-
-    @property
-    def model_id(self) -> str:
-        """Alias of :attr:`name`."""
         return self._name
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -42,7 +42,7 @@ class InferenceRunner:
     Args:
         classifier: the object doing the work (its ``identify`` is called in a worker thread).
         max_workers: worker threads (>= 1). On the 2-core target use 2 with
-            ``intra_op_num_threads=1`` in the classifier.
+            ``threads=1`` in the classifier.
         workers: alias of ``max_workers`` (wins when given).
         max_pending: admitted jobs limit (>= max_workers).
         limits: decoding limits passed to ``classifier.identify``; ``None`` = the classifier's own.

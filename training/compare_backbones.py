@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows or not args.lite2.exists():
         print(f"need {args.photos / 'manifest.csv'} and {args.lite2}", file=sys.stderr)
         return 2
-    clfs = [ReptileClassifier(p, intra_op_num_threads=1) for p in (args.lite0, args.lite2)]
+    clfs = [ReptileClassifier(p, threads=1) for p in (args.lite0, args.lite2)]
     lines = [HEAD, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     singles, cals = [], []
     for clf in clfs:

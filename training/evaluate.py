@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError:
         print(f"{args.photos / 'manifest.csv'} not found", file=sys.stderr)
         return 2
-    clf = ReptileClassifier(args.model, intra_op_num_threads=1)
+    clf = ReptileClassifier(args.model, threads=1)
     samples = run_model(clf, args.photos, rows)
     out: list[str] = [
         f"Model `{clf.name}`, {len(samples)} photos from `{args.photos.name}/manifest.csv`.",

@@ -146,7 +146,7 @@ def compare(fp32: Path, int8: Path, photos: Path, rows: list[dict[str, str]]) ->
 
     results, samples = [], []
     for path in (fp32, int8):
-        clf = ReptileClassifier(path, intra_op_num_threads=1)
+        clf = ReptileClassifier(path, threads=1)
         s = run_model(clf, photos, rows)
         cal = load_model_info(fp32).calibration  # same thresholds for both
         _, res = report(s, cal, clf)
