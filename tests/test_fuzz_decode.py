@@ -44,7 +44,8 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "200"))
 CALL_LIMIT_S = 10.0
 
 # Broken headers make Pillow warn (skipped TIFF tags, bomb-sized dimensions): expected here.
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning",
+                                      "ignore::PIL.Image.DecompressionBombWarning")
 
 # Derandomized and without an example database by the suite's Hypothesis profile (tests/conftest.py):
 # every CI run tries the same inputs. ``HYPOTHESIS_PROFILE=explore FUZZ_EXAMPLES=5000`` is the random
