@@ -1,10 +1,25 @@
-"""Shared test set-up: every test gets its own state database, never the repository's."""
+"""Shared test set-up: every test gets its own state database, never the repository's; Hypothesis is
+deterministic.
+
+Hypothesis: the ``ci`` profile (the default) derandomizes every property test, so each run of the suite
+tries the same examples and a failure is reproducible from the test alone, and keeps no example
+database (``.hypothesis/`` is never read or written, so the result cannot depend on earlier runs).
+``HYPOTHESIS_PROFILE=explore`` runs random examples instead, for a local bug hunt; Hypothesis prints
+``@reproduce_failure`` for anything it finds, which then belongs in the test.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from hypothesis import settings
 
 pytest_plugins = ("tests.telegram_fixtures",)
+
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)

@@ -258,7 +258,7 @@ class FakeDiscord:
         return out
 
     async def wait_for(
-        self, predicate: Callable[[FakeDiscord], bool], timeout: float = 10.0
+        self, predicate: Callable[[FakeDiscord], bool], timeout: float = 30.0
     ) -> None:
         """Wait until ``predicate(self)`` is true (re-checked after every request)."""
         async with asyncio.timeout(timeout):

@@ -433,8 +433,10 @@ async def test_real_gecko_photos_train_a_pack_the_museum_does_not_know(tmp_path)
         for f in sorted(src.iterdir())[:12]:
             (dst / f.name).symlink_to(f)
     pack = tmp_path / "pack"
+    # --cache-dir in tmp: the default (.cache/ in the checkout) would be shared with earlier runs and with
+    # a parallel worker training on the same photos at the same time.
     code = train_main(["--folder", str(folder), "--out", str(pack), "--runs-dir", str(tmp_path / "runs"),
-                       "--augment", "1", "--species-db", str(db)])
+                       "--cache-dir", str(tmp_path / "cache"), "--augment", "1", "--species-db", str(db)])
     assert code == 0
     data = json.loads((pack / TAXA_FILE).read_text())
     for name in (grandis, laticauda):  # the base model sees lizards in the gecko photos
@@ -466,7 +468,7 @@ async def test_real_gecko_pack_gets_the_museums_reviewed_facts(tmp_path):
             (folder / name / f.name).symlink_to(f)
     pack = tmp_path / "pack"
     code = train_main(["--folder", str(folder), "--out", str(pack), "--runs-dir", str(tmp_path / "runs"),
-                       "--augment", "0"])
+                       "--cache-dir", str(tmp_path / "cache"), "--augment", "0"])
     assert code == 0
     data = json.loads((pack / TAXA_FILE).read_text())
     with sqlite3.connect(f"file:{SPECIES_DB}?mode=ro", uri=True) as conn:

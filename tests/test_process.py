@@ -37,22 +37,23 @@ from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90.0
 EXIT_TIMEOUT_S = 40.0
-#: How long the fake holds a photo download open, so that SIGTERM arrives while it is in flight.
-DOWNLOAD_DELAY_S = 1.5
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 
 class SlowFiles(FakeTelegram):
-    """The fake Bot API with slow file downloads; :attr:`download_started` is set when one begins."""
+    """The fake Bot API holding file downloads open: :attr:`download_started` is set when one begins,
+    and it is answered once the test sets :attr:`release` (instead of after a fixed delay, which a
+    loaded machine could outlast before the bot even saw the signal)."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.download_started = asyncio.Event()
+        self.release = asyncio.Event()
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         self.download_started.set()
-        await asyncio.sleep(DOWNLOAD_DELAY_S)
+        await self.release.wait()
         return await super()._download(request)
 
 
@@ -160,6 +161,9 @@ async def test_sigterm_finishes_the_photo_in_flight_exits_0_and_leaks_nothing(di
         await asyncio.wait_for(fake.download_started.wait(), 30)
         bot.proc.send_signal(signal.SIGTERM)
         sent_at = len(fake.requests)
+        # The photo is still downloading when the bot handles the signal: answer the download only then.
+        await _until(lambda: "SIGTERM received" in bot.output(), bot, "the bot did not log the SIGTERM")
+        fake.release.set()
         rc = await bot.wait()
         output = bot.output()
 

@@ -252,7 +252,8 @@ async def test_cancelled_writer_never_leaves_the_connection_in_a_transaction(tmp
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         # Later writes work, and each chat has at most one running round.
-        rnd = await asyncio.wait_for(store.start_round("telegram", "after", "s", 3, "kids"), 5)
+        # 30 s: a hang guard (a connection left in a transaction blocks forever), not a speed check.
+        rnd = await asyncio.wait_for(store.start_round("telegram", "after", "s", 3, "kids"), 30)
         assert rnd.status == "running"
         assert await store.running_round("telegram", "after") is not None
     finally:

@@ -210,8 +210,10 @@ def test_real_photos_small_pack(tmp_path):
         dst.mkdir(parents=True)
         for f in sorted(src.iterdir())[:12]:
             (dst / f.name).symlink_to(f)
+    # --cache-dir in tmp: the default (.cache/ in the checkout) would be shared with earlier runs and with
+    # a parallel worker embedding the same photos at the same time.
     code = train_main(["--folder", str(folder), "--out", str(tmp_path / "pack"), "--runs-dir",
-                       str(tmp_path / "runs"), "--augment", "1"])
+                       str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"), "--augment", "1"])
     assert code == 0
     clf = PackClassifier(tmp_path / "pack", species_db=SPECIES_DB)
     f = next((folder / "Naja_samarensis").iterdir())
