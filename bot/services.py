@@ -12,7 +12,7 @@ from bot.core.admin import parse_admin_ids
 from bot.core.identify import IdentifyService
 from bot.core.quiz.engine import QuizEngine
 from bot.core.quiz.questions import QuestionGenerator
-from bot.core.quiz.state import Round, StateStore
+from bot.core.quiz.state import CutQuestion, Round, StateStore
 from bot.core.ratelimit import UserRateLimiter
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
@@ -31,6 +31,9 @@ class Services:
     Attributes:
         interrupted_rounds: quiz rounds cut off by the previous run, closed at start-up; each adapter
             posts ``bot.core.quiz.engine.INTERRUPTED_TEXT`` to those of its platform where it can.
+        cut_questions: the questions those rounds had open; each adapter closes those of its platform
+            where they were posted (Telegram ``stopPoll``, Discord: buttons disabled) and shows
+            ``bot.core.quiz.engine.restart_reveal_text``.
     """
 
     settings: Settings
@@ -40,6 +43,7 @@ class Services:
     state: StateStore
     quiz: QuizEngine
     interrupted_rounds: list[Round] = field(default_factory=list)
+    cut_questions: list[CutQuestion] = field(default_factory=list)
     admin_ids: frozenset[str] = frozenset()
     started_at: float = field(default_factory=time.time)
 
@@ -102,7 +106,7 @@ async def open_services(settings: Settings) -> Services:
             settings.state_db_path, salt=salt.get_secret_value().encode() if salt else None
         )
         quiz = QuizEngine(QuestionGenerator(species.database_taxa), state)
-        interrupted = await quiz.startup()
+        interrupted, cut = await quiz.close_cut_rounds()
         runner = InferenceRunner(
             classifier, workers=settings.inference_workers, max_pending=settings.inference_queue
         )
@@ -117,5 +121,5 @@ async def open_services(settings: Settings) -> Services:
     identify = IdentifyService(runner, species, settings.max_image_bytes, limiter, id_log=state)
     if interrupted:
         log.info("closed %d quiz round(s) cut off by the last stop", len(interrupted))
-    return Services(settings, species, runner, identify, state, quiz, interrupted,
+    return Services(settings, species, runner, identify, state, quiz, interrupted, cut,
                     admin_ids=parse_admin_ids(settings.admin_ids))

@@ -66,11 +66,12 @@ async def test_full_round(engine):
     summary = await engine.finish(TG)
     assert summary is not None and summary.status == "finished"
     assert [r.display_name for r in summary.results] == ["Ana", "Ben"]
-    assert "Ana: 3 of 3 right" in summary.text and summary.text.index("Ana") < summary.text.index("Ben")
+    assert "🥇 Ana: 3 of 3 right" in summary.text
+    assert "Ben" not in summary.text  # the summary lists those who scored
     assert not engine.is_running(TG)
     assert await engine.finish(TG) is None
     board = await engine.leaderboard("telegram", "-1001")
-    assert [(r.display_name, r.points) for r in board] == [("Ana", 3), ("Ben", 0)]
+    assert [(r.display_name, r.points) for r in board] == [("Ana", 3)]  # only players with points
     assert "Ana: 3 points" in await engine.leaderboard_text("telegram", "-1001")
     assert "3 points" in await engine.my_score_text("telegram", "-1001", 1)
 

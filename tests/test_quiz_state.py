@@ -50,6 +50,7 @@ async def test_scores_survive_reopen(tmp_path):
     s = await StateStore.open(path)
     _, qid = await _question(s)
     assert (await s.record_answer(qid, 42, "Ana", 1)).correct
+    assert await s.close_question(qid)
     await s.close()
     s = await StateStore.open(path)  # migrations are not re-applied
     try:
@@ -69,6 +70,7 @@ async def test_double_answer_rejected_and_score_counted_once(store):
     assert not second.accepted and second.reason == "duplicate"
     wrong = await store.record_answer(qid, "u2", "Ben", 0)
     assert wrong.accepted and not wrong.correct
+    await store.close_question(qid)
     ana = await store.user_score("discord", "g1", "u1")
     assert (ana.points, ana.answered, ana.correct) == (1, 1, 1)
     ben = await store.user_score("discord", "g1", "u2")
@@ -79,6 +81,7 @@ async def test_concurrent_double_answers_count_once(store):
     _, qid = await _question(store, correct=0)
     results = await asyncio.gather(*(store.record_answer(qid, "u1", "Ana", 0) for _ in range(10)))
     assert sum(r.accepted for r in results) == 1
+    await store.close_question(qid)
     assert (await store.user_score("discord", "g1", "u1")).points == 1
 
 
@@ -149,10 +152,14 @@ async def test_leaderboard_order_ties_and_scope(store):
     for user, n in right.items():
         for i, qid in enumerate(qids):
             await store.record_answer(qid, user, user.title(), 0 if i < n else 1)
+    for qid in qids:
+        await store.close_question(qid)
     board = await store.leaderboard("telegram", "chat")
-    assert [r.user_id for r in board] == ["ana", "ben", "cy", "dee", "eve"]
-    assert [r.rank for r in board] == [1, 2, 2, 4, 5]
-    assert [r.points for r in board] == [5, 3, 3, 1, 0]
+    assert [r.user_id for r in board] == ["ana", "ben", "cy", "dee"]  # eve has no points: not listed
+    assert [r.rank for r in board] == [1, 2, 2, 4]
+    assert [r.points for r in board] == [5, 3, 3, 1]
+    eve = await store.user_score("telegram", "chat", "eve")
+    assert (eve.points, eve.answered, eve.rank) == (0, 5, 5)
     assert len(await store.leaderboard("telegram", "chat", limit=2)) == 2
     assert await store.leaderboard("discord", "chat") == []
     assert await store.leaderboard("telegram", "other") == []
@@ -164,9 +171,11 @@ async def test_leaderboard_order_ties_and_scope(store):
 async def test_leaderboard_top_10(store):
     rnd = await store.start_round("discord", "ch", "guild", 1, "kids")
     qid = await store.record_question(rnd.id, 0, "type", "X", 2, 0)
-    for u in range(15):
+    for u in range(25):
         await store.record_answer(qid, u, f"P{u}", u % 2)
-    assert len(await store.leaderboard("discord", "guild")) == 10
+    await store.close_question(qid)
+    board = await store.leaderboard("discord", "guild")
+    assert len(board) == 10 and all(r.points == 1 and r.rank == 1 for r in board)
 
 
 async def test_round_results(store):
@@ -176,6 +185,10 @@ async def test_round_results(store):
     await store.record_answer(q0, "a", "Ana", 0)
     await store.record_answer(q1, "a", "Ana", 1)
     await store.record_answer(q0, "b", "Ben", 1)
+    await store.close_question(q0)
+    assert [(r.user_id, r.correct, r.answered) for r in await store.round_results(rnd.id)] == [
+        ("a", 1, 1), ("b", 0, 1)]  # q1 is still open: its answers are left out
+    await store.close_question(q1)
     res = await store.round_results(rnd.id)
     assert [(r.user_id, r.correct, r.answered) for r in res] == [("a", 2, 2), ("b", 0, 1)]
     assert await store.right_count(q0) == 1 and await store.answer_count(q0) == 2
@@ -187,6 +200,7 @@ async def test_forget_user(store):
     for q in (qid, qid2):
         await store.record_answer(q, "u1", "Ana", 1)
         await store.record_answer(q, "u2", "Ben", 1)
+        await store.close_question(q)
     deleted = await store.forget_user("discord", "u1")
     assert deleted == 4  # two score rows, two answers
     assert await store.user_score("discord", "g1", "u1") is None
@@ -225,6 +239,7 @@ async def test_hostile_text_is_stored_verbatim(store):
     _, qid = await _question(store)
     evil = "Robert'); DROP TABLE scores;--"
     assert (await store.record_answer(qid, evil, evil, 1)).accepted
+    await store.close_question(qid)
     row = await store.user_score("discord", "g1", evil)
     assert row.display_name == evil
     assert len(await store.leaderboard("discord", "g1")) == 1

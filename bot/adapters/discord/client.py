@@ -17,7 +17,8 @@ import discord
 from discord import app_commands
 
 from bot.adapters.discord.commands import DiscordHandlers, ImageFetcher, register_commands
-from bot.adapters.discord.quiz import DYNAMIC_ITEMS, PLATFORM, REVEAL_PAUSE_S, DiscordQuiz
+from bot.adapters.discord.quiz import DYNAMIC_ITEMS, PLATFORM, REVEAL_PAUSE_S, DiscordQuiz, buttons_view
+from bot.adapters.discord.render import restart_embed
 from bot.core.quiz.engine import INTERRUPTED_TEXT
 from bot.services import Services
 
@@ -107,7 +108,9 @@ class ReptileBot(discord.Client):
         log.info("discord: connected as %s (%s)", self.user, self.user.id if self.user else "?")
 
     async def announce_interrupted_rounds(self) -> None:
-        """Post ``INTERRUPTED_TEXT`` in each Discord channel whose quiz the last restart cut off.
+        """Close each question the last restart cut where it was posted (the message edited into the
+        answer with "stopped by a restart", its buttons disabled), then post ``INTERRUPTED_TEXT`` in
+        each Discord channel whose quiz the restart cut off.
 
         Once per round per process (a reconnecting client does not repeat it); failures (no access to
         the channel, e.g. a user install) are ignored and summed up in one log line.
@@ -118,6 +121,20 @@ class ReptileBot(discord.Client):
         if not rounds:
             return
         announced.update(r.id for r in rounds)
+        ids = {r.id for r in rounds}
+        closed = 0
+        cut = [q for q in self.services.cut_questions if q.round_id in ids and q.post_message_id]
+        for question in cut:
+            try:
+                message = self.get_partial_messageable(int(question.chat_id)).get_partial_message(
+                    int(str(question.post_message_id)))
+                await message.edit(embed=restart_embed(question), view=buttons_view(
+                    question.question_id, question.n_options, question.correct_index, closed=True))
+                closed += 1
+            except (discord.HTTPException, ValueError):
+                pass
+        if cut:
+            log.info("discord: closed %d of %d question(s) cut by the restart", closed, len(cut))
         told = 0
         for channel_id in dict.fromkeys(r.chat_id for r in rounds):
             try:

@@ -8,8 +8,15 @@ identification log. Separate from the read-only ``species.sqlite``.
   of the last one applied.
 * Every statement is parameterised. Writes run in ``BEGIN IMMEDIATE`` transactions behind one
   :class:`asyncio.Lock`, so concurrent coroutines never interleave transactions on the connection.
-* An answer and the score it earns are written in the same transaction; a second answer by the same
-  user to the same question is rejected by a ``UNIQUE (question_id, user_id)`` constraint.
+* Points count only when a question closes (issue 15): :meth:`StateStore.record_answer` stores the
+  answer (with its press time and order) and nothing else, so ``/score``, the leaderboard, ``/stats``
+  and round results never show an open question's points. Closing the question (reveal, early close,
+  the end of its round) *settles* it: in one transaction it is closed and all its answers are added to
+  ``scores``; a ``settled`` flag makes that happen exactly once. A second answer by the same user to
+  the same question is rejected by a ``UNIQUE (question_id, user_id)`` constraint.
+* A round cut off by a restart is closed at the next start-up, and its open question is **settled**
+  (not voided): its answers were given in time, before the stop, so they count, exactly as if the
+  question had closed; the adapters then show its answer where it was posted.
 * One running round per chat, enforced by a partial unique index.
 * The identification log keeps no photo and no raw chat id: only a salted SHA-256 of the chat id.
 
@@ -112,6 +119,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX identifications_time ON identifications (created_at);
     """,
+    # 2: points count when a question closes (issue 15). ``settled`` = its answers are in ``scores``;
+    # every question of an older database was scored at the press, so it is settled already.
+    # ``post_message_id``/``thread_id`` say where the question was posted (Telegram: the poll's
+    # message id and forum topic; Discord: the message id), ``answer_text``/``explanation`` what to
+    # show when a restart cuts it, so it can be closed there at the next start-up.
+    """
+    ALTER TABLE questions ADD COLUMN settled INTEGER NOT NULL DEFAULT 0 CHECK (settled IN (0, 1));
+    UPDATE questions SET settled = 1;
+    ALTER TABLE questions ADD COLUMN post_message_id TEXT;
+    ALTER TABLE questions ADD COLUMN thread_id TEXT;
+    ALTER TABLE questions ADD COLUMN answer_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE questions ADD COLUMN explanation TEXT NOT NULL DEFAULT '';
+    ALTER TABLE questions ADD COLUMN prompt TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +189,35 @@ class AskedQuestion:
     platform: str
     chat_id: str
     scope_id: str
+    settled: bool = False
+    post_message_id: str | None = None
+    thread_id: str | None = None
+    answer_text: str = ""
+    explanation: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CutQuestion:
+    """A question that was open when the bot stopped; closed (and settled) at the next start-up.
+
+    ``post_message_id`` is where it was posted (Telegram: the poll's message id in ``chat_id``, in forum
+    topic ``thread_id``; Discord: the message id in channel ``chat_id``), ``None`` when it never got
+    that far. ``answer_text`` is the right option's text ('' for questions stored before migration 2).
+    """
+
+    question_id: int
+    round_id: int
+    index: int
+    total: int
+    platform: str
+    chat_id: str
+    thread_id: str | None
+    post_message_id: str | None
+    answer_text: str
+    explanation: str
+    prompt: str
+    n_options: int
+    correct_index: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,29 +403,48 @@ class StateStore:
             )
             changed = cur.rowcount == 1
             await db.execute("UPDATE questions SET closed = 1 WHERE round_id = ?", (round_id,))
+            await _settle(db, self._clock(), round_id=round_id)
         return changed
 
     async def interrupted_rounds_at_startup(self) -> list[Round]:
         """Mark every round still ``running`` (cut off by a restart) as ``interrupted``.
 
         Call once at start-up, before any new round starts. Returns the rounds so adapters can tell
-        those chats, where the platform allows it.
+        those chats, where the platform allows it. See :meth:`close_cut_rounds` for the questions.
         """
+        return (await self.close_cut_rounds())[0]
+
+    async def close_cut_rounds(self) -> tuple[list[Round], list[CutQuestion]]:
+        """Close every round still ``running`` (cut off by a restart) as ``interrupted``, in one
+        transaction: their open questions are closed and settled (their answers count, see the module
+        docstring). Returns the rounds and the questions that were open, oldest first, so the adapters
+        can close each question's message where it was posted. Call once at start-up."""
         now = self._clock()
         async with self._tx() as db:
             async with db.execute("SELECT * FROM rounds WHERE status = 'running' ORDER BY id") as cur:
                 rows = list(await cur.fetchall())
-            ids = [r["id"] for r in rows]
-            for rid in ids:
+            async with db.execute(
+                "SELECT q.id, q.round_id, q.idx, r.n_questions, r.platform, r.chat_id, q.thread_id, "
+                "q.post_message_id, q.answer_text, q.explanation, q.prompt, q.n_options, q.correct_index "
+                "FROM questions q "
+                "JOIN rounds r ON r.id = q.round_id WHERE r.status = 'running' AND q.closed = 0 "
+                "ORDER BY q.id"
+            ) as cur:
+                cut = [CutQuestion(int(c[0]), int(c[1]), int(c[2]), int(c[3]), c[4], c[5], c[6], c[7],
+                                   c[8] or "", c[9] or "", c[10] or "", int(c[11]), int(c[12]))
+                       for c in await cur.fetchall()]
+            for rid in [r["id"] for r in rows]:
                 await db.execute(
                     "UPDATE rounds SET status = 'interrupted', ended_at = ? WHERE id = ?", (now, rid)
                 )
                 await db.execute("UPDATE questions SET closed = 1 WHERE round_id = ?", (rid,))
-        return [
+                await _settle(db, now, round_id=rid)
+        rounds = [
             Round(r["id"], r["platform"], r["chat_id"], r["scope_id"], r["started_at"], now, INTERRUPTED,
                   r["n_questions"], r["difficulty"])
             for r in rows
         ]
+        return rounds, cut
 
     # -- questions and answers ---------------------------------------------------------------------
 
@@ -389,33 +458,51 @@ class StateStore:
         correct_index: int,
         message_id: str | int | None = None,
         closes_at: float | None = None,
+        answer_text: str = "",
+        explanation: str = "",
+        prompt: str = "",
     ) -> int:
-        """Store a question asked in a round; returns its id."""
+        """Store a question asked in a round; returns its id. ``prompt``, ``answer_text`` (the right
+        option) and ``explanation`` are what a restart that cuts the question shows."""
         async with self._tx() as db:
             cur = await db.execute(
                 "INSERT INTO questions (round_id, idx, kind, taxon, n_options, correct_index, message_id, "
-                "asked_at, closes_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "asked_at, closes_at, answer_text, explanation, prompt) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (round_id, index, str(kind), taxon, n_options, correct_index,
-                 None if message_id is None else str(message_id), self._clock(), closes_at),
+                 None if message_id is None else str(message_id), self._clock(), closes_at,
+                 str(answer_text), str(explanation), str(prompt)),
             )
             return int(cur.lastrowid)
 
     async def set_question_message(
-        self, question_id: int, message_id: str | int, closes_at: float | None = None
+        self,
+        question_id: int,
+        message_id: str | int,
+        closes_at: float | None = None,
+        post_message_id: str | int | None = None,
+        thread_id: str | int | None = None,
     ) -> None:
-        """Attach the platform's message id (Telegram: the poll id) and closing time to a question."""
+        """Attach the platform's message id (Telegram: the poll id) and closing time to a question,
+        and where it was posted (``post_message_id``: Telegram's poll message id, Discord's message id;
+        ``thread_id``: a Telegram forum topic), so a restart can close it there."""
         async with self._tx() as db:
             await db.execute(
-                "UPDATE questions SET message_id = ?, closes_at = COALESCE(?, closes_at) WHERE id = ?",
-                (str(message_id), closes_at, question_id),
+                "UPDATE questions SET message_id = ?, closes_at = COALESCE(?, closes_at), "
+                "post_message_id = COALESCE(?, post_message_id), thread_id = COALESCE(?, thread_id) "
+                "WHERE id = ?",
+                (str(message_id), closes_at, None if post_message_id is None else str(post_message_id),
+                 None if thread_id is None else str(thread_id), question_id),
             )
 
     async def close_question(self, question_id: int) -> bool:
-        """Stop accepting answers. Returns False when it was already closed."""
+        """Stop accepting answers and settle the question: its answers' points are added to the
+        scores in the same transaction (once). Returns False when it was already closed."""
         async with self._tx() as db:
             cur = await db.execute(
                 "UPDATE questions SET closed = 1 WHERE id = ? AND closed = 0", (question_id,)
             )
+            await _settle(db, self._clock(), question_id=question_id)
             return cur.rowcount == 1
 
     async def get_question(self, question_id: int) -> AskedQuestion | None:
@@ -434,7 +521,8 @@ class StateStore:
     async def record_answer(
         self, question_id: int, user_id: str | int, display_name: str, option: int
     ) -> AnswerResult:
-        """Store a user's answer and update their score in the same transaction.
+        """Store a user's answer (option, right or not, press time). Its points reach the scores only
+        when the question closes (:meth:`close_question`), so score queries meanwhile see the old score.
 
         Only the first answer per user per question counts; answers to closed or expired questions,
         or to rounds that are not running, are rejected.
@@ -465,16 +553,6 @@ class StateStore:
             )
             if cur.rowcount != 1:
                 return AnswerResult(False, reason="duplicate")
-            await db.execute(
-                "INSERT INTO scores (platform, scope_id, user_id, display_name, points, answered, correct, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?) "
-                "ON CONFLICT (platform, scope_id, user_id) DO UPDATE SET "
-                "display_name = excluded.display_name, points = points + excluded.points, "
-                "answered = answered + 1, correct = correct + excluded.correct, "
-                "updated_at = excluded.updated_at",
-                (row["platform"], row["scope_id"], user, name,
-                 POINTS_PER_CORRECT if correct else 0, int(correct), now),
-            )
         return AnswerResult(True, correct)
 
     async def answer_count(self, question_id: int) -> int:
@@ -490,10 +568,12 @@ class StateStore:
         return int(row[0]) if row else 0
 
     async def round_results(self, round_id: int) -> list[RoundScore]:
-        """Players of a round, best first (most right answers, then fewest answers, then name)."""
+        """Players of a round, best first (most right answers, then fewest answers, then name).
+
+        Only settled (closed) questions count: an open question's answers are left out."""
         rows = await self._all(
             "SELECT a.user_id, MAX(a.display_name) AS name, SUM(a.correct) AS n_right, COUNT(*) AS n "
-            "FROM answers a JOIN questions q ON q.id = a.question_id WHERE q.round_id = ? "
+            "FROM answers a JOIN questions q ON q.id = a.question_id WHERE q.round_id = ? AND q.settled = 1 "
             "GROUP BY a.user_id ORDER BY n_right DESC, n ASC, name COLLATE NOCASE ASC",
             (round_id,),
         )
@@ -506,14 +586,15 @@ class StateStore:
     ) -> list[ScoreRow]:
         """Top players of a Telegram chat or Discord server: most points, then most right answers.
 
-        ``limit`` is clamped to 1-100. Players with equal points share a rank (1, 2, 2, 4...).
+        Only players with points are listed. ``limit`` is clamped to 1-100. Players with equal points
+        share a rank (1, 2, 2, 4...).
         """
         limit = max(1, min(int(limit), 100))
         rows = await self._all(
             "SELECT user_id, display_name, points, answered, correct, "
             "(SELECT COUNT(*) FROM scores s2 WHERE s2.platform = s.platform AND s2.scope_id = s.scope_id "
             " AND s2.points > s.points) + 1 AS rank "
-            "FROM scores s WHERE platform = ? AND scope_id = ? "
+            "FROM scores s WHERE platform = ? AND scope_id = ? AND points > 0 "
             "ORDER BY points DESC, correct DESC, answered ASC, display_name COLLATE NOCASE ASC, user_id "
             "LIMIT ?",
             (platform, str(scope_id), limit),
@@ -600,9 +681,36 @@ class StateStore:
 
 _QUESTION_SELECT = (
     "SELECT q.id, q.round_id, q.idx, q.kind, q.taxon, q.n_options, q.correct_index, q.message_id, "
-    "q.closes_at, q.closed, r.platform, r.chat_id, r.scope_id FROM questions q "
+    "q.closes_at, q.closed, r.platform, r.chat_id, r.scope_id, q.settled, q.post_message_id, q.thread_id, "
+    "q.answer_text, q.explanation FROM questions q "
     "JOIN rounds r ON r.id = q.round_id"
 )
+
+
+async def _settle(
+    db: aiosqlite.Connection, now: float, *, round_id: int | None = None, question_id: int | None = None
+) -> None:
+    """Inside a write transaction: add the answers of the closed, unsettled questions of a round (or
+    one question) to ``scores``, in answer order, and mark those questions settled. Settling twice
+    adds nothing."""
+    async with db.execute(
+        "SELECT id FROM questions WHERE closed = 1 AND settled = 0 AND (round_id = ? OR id = ?)",
+        (round_id, question_id),
+    ) as cur:
+        qids = [int(r[0]) for r in await cur.fetchall()]
+    for qid in qids:
+        await db.execute(
+            "INSERT INTO scores (platform, scope_id, user_id, display_name, points, answered, correct, "
+            "updated_at) SELECT r.platform, r.scope_id, a.user_id, a.display_name, a.correct * ?, 1, "
+            "a.correct, ? FROM answers a JOIN questions q ON q.id = a.question_id "
+            "JOIN rounds r ON r.id = q.round_id WHERE a.question_id = ? ORDER BY a.id "
+            "ON CONFLICT (platform, scope_id, user_id) DO UPDATE SET "
+            "display_name = excluded.display_name, points = points + excluded.points, "
+            "answered = answered + 1, correct = correct + excluded.correct, "
+            "updated_at = excluded.updated_at",
+            (POINTS_PER_CORRECT, now, qid),
+        )
+        await db.execute("UPDATE questions SET settled = 1 WHERE id = ?", (qid,))
 
 
 def _round(r: aiosqlite.Row) -> Round:
@@ -613,7 +721,8 @@ def _round(r: aiosqlite.Row) -> Round:
 def _asked(r: aiosqlite.Row) -> AskedQuestion:
     return AskedQuestion(r["id"], r["round_id"], r["idx"], r["kind"], r["taxon"], r["n_options"],
                          r["correct_index"], r["message_id"], r["closes_at"], bool(r["closed"]),
-                         r["platform"], r["chat_id"], r["scope_id"])
+                         r["platform"], r["chat_id"], r["scope_id"], bool(r["settled"]), r["post_message_id"],
+                         r["thread_id"], r["answer_text"] or "", r["explanation"] or "")
 
 
 def _score(r: aiosqlite.Row) -> ScoreRow:
