@@ -103,7 +103,7 @@ async def open_services(settings: Settings) -> Services:
     try:
         salt = settings.identification_salt
         state = await StateStore.open(
-            settings.state_db_path, salt=salt.get_secret_value().encode() if salt else None
+            settings.state_db_target(), salt=salt.get_secret_value().encode() if salt else None
         )
         quiz = QuizEngine(QuestionGenerator(species.database_taxa), state)
         interrupted, cut = await quiz.close_cut_rounds()

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     reptile_pack: Path | None = None  # species pack folder (python -m training.train); empty = base model
     species_db_path: Path = PROJECT_ROOT / "species.sqlite"
     state_db_path: Path = PROJECT_ROOT / "state.sqlite"
+    #: ``sqlite:///FILE`` or ``postgresql://user[:password]@host[:port]/db``; empty = ``STATE_DB_PATH``.
+    state_db_url: SecretStr | None = None
+    #: Port of the health and metrics server (``/healthz``, ``/readyz``, ``/metrics``); empty = none.
+    health_port: int | None = Field(None, ge=0, le=65535)
+    health_listen: str = "0.0.0.0"
+    #: ``redis://host:6379/0``: per-user rate limits shared by every replica; empty = in memory.
+    redis_url: SecretStr | None = None
 
     max_image_bytes: int = Field(15 * 1024 * 1024, ge=1024, description="largest accepted upload, bytes")
     max_image_pixels: int = Field(40_000_000, ge=10_000, description="largest width*height decoded")
@@ -95,6 +102,19 @@ class Settings(BaseSettings):
     def _empty_pack_is_none(cls, value: object) -> object:
         """``REPTILE_PACK=`` (empty) means the base model."""
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("state_db_url", "redis_url", "health_port", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty ``STATE_DB_URL=``, ``REDIS_URL=`` or ``HEALTH_PORT=`` means "not set"."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def state_db_target(self) -> str | Path:
+        """What :meth:`bot.core.quiz.state.StateStore.open` opens: ``STATE_DB_URL`` when set, else the
+        SQLite file ``STATE_DB_PATH``."""
+        if self.state_db_url is not None and self.state_db_url.get_secret_value().strip():
+            return self.state_db_url.get_secret_value().strip()
+        return self.state_db_path
 
     def has_telegram(self) -> bool:
         """True when a non-empty Telegram token is configured."""

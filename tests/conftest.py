@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ("tests.telegram_fixtures",)
+pytest_plugins = ("tests.telegram_fixtures", "tests.state_backends")
 
 
 @pytest.fixture(autouse=True)

@@ -30,8 +30,8 @@ DC = ChatRef("discord", "555", scope_id="guild-9")
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = await StateStore.open(tmp_path / "state.sqlite")
+async def store(state_target):
+    s = await StateStore.open(state_target)
     yield s
     await s.close()
 
@@ -122,8 +122,8 @@ async def test_answers_after_closes_at_are_refused(store):
     assert not res.accepted and res.reason == "closed"
 
 
-async def test_restart_interrupts_running_rounds(tmp_path):
-    path = tmp_path / "state.sqlite"
+async def test_restart_interrupts_running_rounds(state_target):
+    path = state_target
     s1 = await StateStore.open(path)
     e1 = QuizEngine(QuestionGenerator(TAXA, random.Random(1)), s1)
     rq = await e1.start(TG, n=3)

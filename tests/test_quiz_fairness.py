@@ -28,6 +28,7 @@ from bot.core.quiz.questions import QuestionGenerator
 from bot.core.quiz.state import MIGRATIONS, RoundScore, StateStore
 from bot.services import open_services
 from tests.fake_telegram import FakeTelegram
+from tests.legacy_state import SCHEMA_1_SQL
 from tests.telegram_fixtures import WAIT_S, telegram_settings
 from tests.test_quiz_fixtures import taxa
 
@@ -36,8 +37,8 @@ DC = ChatRef("discord", "555", scope_id="guild-9")
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = await StateStore.open(tmp_path / "state.sqlite")
+async def store(state_target):
+    s = await StateStore.open(state_target)
     yield s
     await s.close()
 
@@ -100,9 +101,9 @@ async def test_an_answer_waits_with_its_press_time_and_counts_once(store: StateS
         assert (row.points, row.answered, row.correct, row.rank) == (1, 1, 1, 1)
 
 
-async def test_stopping_before_the_reveal_loses_nothing(tmp_path: Path):
+async def test_stopping_before_the_reveal_loses_nothing(state_target):
     """The bot dies while a question is open: the answers are kept and count at the next start-up."""
-    path = tmp_path / "state.sqlite"
+    path = state_target
     s = await StateStore.open(path)
     rnd = await s.start_round("telegram", "-5", "-5", 3, "kids")
     qid = await s.record_question(rnd.id, 0, "diet", "Naja naja", 3, 1, answer_text="Meat-eater",
@@ -133,7 +134,7 @@ async def test_a_version_1_database_upgrades_without_counting_old_answers_twice(
     """Today's state.sqlite (schema 1, points written at the press) opens, upgrades and keeps its scores."""
     path = tmp_path / "state.sqlite"
     with sqlite3.connect(path) as raw:
-        raw.executescript(MIGRATIONS[0])
+        raw.executescript(SCHEMA_1_SQL)
         raw.execute("INSERT INTO rounds (id, platform, chat_id, scope_id, started_at, n_questions, "
                     "difficulty) VALUES (1, 'discord', 'c', 'g', 1.0, 2, 'kids')")
         raw.execute("INSERT INTO questions (id, round_id, idx, kind, taxon, n_options, correct_index, "
