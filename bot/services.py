@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core import metrics
 from bot.core.admin import parse_admin_ids
 from bot.core.identify import IdentifyService
 from bot.core.quiz.engine import QuizEngine
@@ -46,6 +47,9 @@ class Services:
     cut_questions: list[CutQuestion] = field(default_factory=list)
     admin_ids: frozenset[str] = frozenset()
     started_at: float = field(default_factory=time.time)
+    #: The platforms this process serves, and which of them are connected now (for ``/readyz``).
+    platforms_expected: tuple[str, ...] = ()
+    platforms_up: dict[str, bool] = field(default_factory=dict)
 
     async def close(self) -> None:
         """Stop the worker pool and close both databases."""
@@ -118,7 +122,9 @@ async def open_services(settings: Settings) -> Services:
     log.info("model %s loaded; %d taxa in the species database, %d more from the pack", classifier.model_id,
              len(species.database_taxa), len(species.pack_taxa))
     limiter = UserRateLimiter(settings.user_rate_limit, settings.user_rate_window_s)
-    identify = IdentifyService(runner, species, settings.max_image_bytes, limiter, id_log=state)
+    metrics.watch_queue(lambda: runner.pending)
+    identify = IdentifyService(metrics.MeteredIdentifier(runner), species, settings.max_image_bytes, limiter,
+                               id_log=state)
     if interrupted:
         log.info("closed %d quiz round(s) cut off by the last stop", len(interrupted))
     return Services(settings, species, runner, identify, state, quiz, interrupted, cut,

@@ -104,8 +104,17 @@ class ReptileBot(discord.Client):
             log.error("discord: command sync failed (%s %s)", exc.status, exc.text)
 
     async def on_ready(self) -> None:
-        """Log who we are once connected."""
+        """Log who we are once connected (and count as ready for ``/readyz``)."""
+        self.services.platforms_up["discord"] = True
         log.info("discord: connected as %s (%s)", self.user, self.user.id if self.user else "?")
+
+    async def on_disconnect(self) -> None:
+        """Not ready while the gateway connection is down (discord.py reconnects by itself)."""
+        self.services.platforms_up["discord"] = False
+
+    async def on_resumed(self) -> None:
+        """Ready again after a resumed gateway session."""
+        self.services.platforms_up["discord"] = True
 
     async def announce_interrupted_rounds(self) -> None:
         """Close each question the last restart cut where it was posted (the message edited into the

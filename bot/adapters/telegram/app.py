@@ -370,6 +370,7 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
                 f"cannot start receiving updates ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
             ) from None
         log.info("telegram: serving as @%s (%s)", application.bot.username, mode)
+        services.platforms_up["telegram"] = True
         await register_command_menu(application)
         await post_interrupted(application.bot, services)
         await asyncio.Event().wait()  # until cancelled

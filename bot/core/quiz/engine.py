@@ -42,6 +42,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.core.metrics import count_quiz_answer
 from bot.core.quiz.questions import (
     MAX_PROMPT_CHARS,
     Difficulty,
@@ -343,10 +344,13 @@ class QuizEngine:
         """
         active = self._active.get(chat.key)
         if active is None:
-            return AnswerResult(False, reason="no_round")
-        if not active.open:
-            return AnswerResult(False, reason="closed")
-        return await self.store.record_answer(active.question_id, user_id, display_name, option)
+            result = AnswerResult(False, reason="no_round")
+        elif not active.open:
+            result = AnswerResult(False, reason="closed")
+        else:
+            result = await self.store.record_answer(active.question_id, user_id, display_name, option)
+        count_quiz_answer(result.accepted, result.correct)
+        return result
 
     async def answer_by_message(
         self, platform: str, message_id: str | int, user_id: str | int, display_name: str, option: int
