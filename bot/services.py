@@ -10,11 +10,13 @@ from typing import Any
 
 from bot.core import metrics
 from bot.core.admin import parse_admin_ids
+from bot.core.card import FactCard
 from bot.core.identify import IdentifyService
 from bot.core.quiz.engine import QuizEngine
 from bot.core.quiz.questions import QuestionGenerator
 from bot.core.quiz.state import CutQuestion, Round, StateStore
 from bot.core.ratelimit import UserRateLimiter
+from bot.core.shared_ratelimit import RedisRateLimiter, rate_check
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
 from inference.classifier import ReptileClassifier
@@ -50,6 +52,13 @@ class Services:
     #: The platforms this process serves, and which of them are connected now (for ``/readyz``).
     platforms_expected: tuple[str, ...] = ()
     platforms_up: dict[str, bool] = field(default_factory=dict)
+    #: Per-user photo limits in Redis (``REDIS_URL``), shared by every replica; ``None`` = in memory.
+    shared_limiter: RedisRateLimiter | None = None
+
+    async def rate_check(self, platform: str, user_id: str | int) -> FactCard | None:
+        """Count one photo of ``platform:user_id`` against the per-user limit (Redis when
+        ``REDIS_URL`` is set, else this process's memory); a friendly card when over it, else ``None``."""
+        return await rate_check(self.identify, self.shared_limiter, platform, user_id)
 
     async def close(self) -> None:
         """Stop the worker pool and close both databases."""
@@ -127,5 +136,10 @@ async def open_services(settings: Settings) -> Services:
                                id_log=state)
     if interrupted:
         log.info("closed %d quiz round(s) cut off by the last stop", len(interrupted))
+    shared = None
+    if settings.redis_url is not None:
+        shared = RedisRateLimiter(settings.redis_url.get_secret_value().strip(), settings.user_rate_limit,
+                                  settings.user_rate_window_s)
+        log.info("per-user rate limits are shared through Redis")
     return Services(settings, species, runner, identify, state, quiz, interrupted, cut,
-                    admin_ids=parse_admin_ids(settings.admin_ids))
+                    admin_ids=parse_admin_ids(settings.admin_ids), shared_limiter=shared)
