@@ -52,6 +52,10 @@ class Settings(BaseSettings):
 
     discord_bot_token: SecretStr | None = None
     discord_guild_id: int | None = None
+    #: Shards of the whole bot (``DISCORD_SHARD_COUNT``) and the ones this process runs
+    #: (``DISCORD_SHARD_IDS``, e.g. ``0,1``); unset = one process runs the bot unsharded, as before.
+    discord_shard_count: int | None = Field(None, ge=1, le=10_000)
+    discord_shard_ids: str = ""
 
     model_path: Path = PROJECT_ROOT / "inference" / "models" / "efficientnet_lite0.onnx"
     reptile_pack: Path | None = None  # species pack folder (python -m training.train); empty = base model
@@ -103,10 +107,26 @@ class Settings(BaseSettings):
         """``REPTILE_PACK=`` (empty) means the base model."""
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("state_db_url", "redis_url", "health_port", mode="before")
+    def discord_shards(self) -> tuple[int | None, tuple[int, ...] | None]:
+        """``(DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS)`` for :class:`discord.AutoShardedClient`; with a
+        count and no ids this process runs every shard. ``(None, None)`` when unset.
+
+        Raises:
+            ValueError: ids without a count, an id that is not a number, or an id >= the count.
+        """
+        ids = tuple(int(part) for part in self.discord_shard_ids.replace(" ", "").split(",") if part)
+        if self.discord_shard_count is None:
+            if ids:
+                raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT")
+            return None, None
+        if any(not 0 <= i < self.discord_shard_count for i in ids):
+            raise ValueError(f"DISCORD_SHARD_IDS must be between 0 and {self.discord_shard_count - 1}")
+        return self.discord_shard_count, ids or None
+
+    @field_validator("state_db_url", "redis_url", "health_port", "discord_shard_count", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
-        """An empty ``STATE_DB_URL=``, ``REDIS_URL=`` or ``HEALTH_PORT=`` means "not set"."""
+        """An empty ``STATE_DB_URL=``, ``REDIS_URL=``, ``HEALTH_PORT=`` (...) means "not set"."""
         return None if isinstance(value, str) and not value.strip() else value
 
     def state_db_target(self) -> str | Path:

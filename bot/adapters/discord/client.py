@@ -166,6 +166,33 @@ class ReptileBot(discord.Client):
         await super().close()
 
 
+class ShardedReptileBot(ReptileBot, discord.AutoShardedClient):
+    """The same bot on :class:`discord.AutoShardedClient`: this process runs the shards ``shard_ids`` of
+    ``shard_count`` (keyword options). Discord sends each server's events (its interactions, so its
+    quizzes and leaderboard) only to the shard that owns it: ``(guild_id >> 22) % shard_count``; direct
+    messages go to shard 0."""
+
+
+def make_client(services: Services) -> ReptileBot:
+    """The Discord client the settings ask for: sharded when ``DISCORD_SHARD_COUNT`` is set.
+
+    Raises:
+        ValueError: bad ``DISCORD_SHARD_COUNT`` / ``DISCORD_SHARD_IDS``.
+    """
+    settings = services.settings
+    count, ids = settings.discord_shards()
+    if count is None:
+        return ReptileBot(services, guild_id=settings.discord_guild_id)
+    log.info("discord: running shard(s) %s of %d", ",".join(map(str, ids or range(count))), count)
+    return ShardedReptileBot(services, guild_id=settings.discord_guild_id, shard_count=count,
+                             shard_ids=list(ids) if ids else None)
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that receives server ``guild_id``'s events (Discord's documented formula)."""
+    return (int(guild_id) >> 22) % int(shard_count)
+
+
 async def serve_discord(services: Services) -> None:
     """Run the Discord bot until cancelled; the client is always closed on the way out.
 
@@ -176,7 +203,7 @@ async def serve_discord(services: Services) -> None:
     settings = services.settings
     if not settings.has_discord() or settings.discord_bot_token is None:
         raise RuntimeError("DISCORD_BOT_TOKEN is not set")
-    client = ReptileBot(services, guild_id=settings.discord_guild_id)
+    client = make_client(services)
     try:
         await client.start(settings.discord_bot_token.get_secret_value().strip(), reconnect=True)
     finally:
