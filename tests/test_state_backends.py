@@ -11,9 +11,12 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from bot.core.quiz.engine import ChatRef, QuizEngine
+from bot.core.quiz.questions import QuestionGenerator
 from bot.core.quiz.state import StateStore, state_db_url
 from bot.core.quiz.tables import metadata
 from bot.settings import Settings
+from tests.test_quiz_fixtures import taxa
 
 
 async def test_the_migrations_build_the_schema_the_code_uses(state_target):
@@ -98,3 +101,33 @@ def test_state_db_url_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert state_db_url(tmp_path / "y.sqlite") == f"sqlite+aiosqlite:///{tmp_path / 'y.sqlite'}"
     with pytest.raises(ValueError):
         state_db_url("mysql://u@h/d")
+
+
+async def test_poll_answers_that_reach_another_replica_score(state_target):
+    """Telegram sends each poll answer to whichever replica: the one not running the round stores it, and
+    it counts when the round's replica closes the question."""
+    import random
+
+    a_store = await StateStore.open(state_target)
+    b_store = await StateStore.open(state_target)
+    try:
+        a = QuizEngine(QuestionGenerator(taxa(), random.Random(3)), a_store)
+        b = QuizEngine(QuestionGenerator(taxa(), random.Random(4)), b_store)
+        chat = ChatRef("telegram", "-900")
+        rq = await a.start(chat, n=1)
+        await a.question_posted(chat, "poll-x")
+        where, result = await b.answer_by_message("telegram", "poll-x", 11, "Ana", rq.question.correct_index)
+        assert where == chat and result.accepted and result.correct
+        _, again = await b.answer_by_message("telegram", "poll-x", 11, "Ana", 0)
+        assert again.reason == "duplicate"
+        _, here = await a.answer_by_message("telegram", "poll-x", 12, "Ben", rq.question.correct_index)
+        assert here.accepted
+        assert await b_store.user_score("telegram", "-900", 11) is None  # still open
+        reveal = await a.close_question(chat)
+        assert reveal is not None and (reveal.right, reveal.answered) == (2, 2)
+        assert (await b_store.user_score("telegram", "-900", 11)).points == 1
+        _, late = await b.answer_by_message("telegram", "poll-x", 13, "Cy", 0)
+        assert late.reason == "unknown_question"  # closed
+    finally:
+        await a_store.close()
+        await b_store.close()

@@ -359,10 +359,22 @@ class QuizEngine:
 
         Returns the chat it belongs to (``None`` when unknown) and the result. Answers to a question
         that is no longer the current one are refused.
+
+        A question this process does not know may belong to a round that another replica runs (several
+        webhook workers share the state database): it is looked up there and the answer is stored
+        directly, with the same checks (open, in time, first answer only); it counts when that replica
+        closes the question.
         """
         key = self._by_message.get((platform, str(message_id)))
         active = self._active.get(key) if key else None
-        if active is None or active.message_id != str(message_id):
+        if active is None:
+            asked = await self.store.question_by_message(platform, message_id)
+            if asked is None or asked.closed:
+                return None, AnswerResult(False, reason="unknown_question")
+            result = await self.store.record_answer(asked.id, user_id, display_name, option)
+            count_quiz_answer(result.accepted, result.correct)
+            return ChatRef(platform, asked.chat_id, asked.scope_id), result
+        if active.message_id != str(message_id):
             return None, AnswerResult(False, reason="unknown_question")
         return active.chat, await self.answer(active.chat, user_id, display_name, option)
 
