@@ -396,12 +396,16 @@ async def post_interrupted(bot: Bot, services: Services) -> None:
         return
     services.interrupted_rounds[:] = [r for r in services.interrupted_rounds if r.platform != PLATFORM]
     services.cut_questions[:] = [q for q in services.cut_questions if q.platform != PLATFORM]
-    failed = 0
+    closed = 0
     for question in cut:
         try:
             await close_cut_question(bot, question)
+            closed += 1
         except (TelegramError, TimeoutError, ValueError):
-            failed += 1
+            pass
+    if cut:
+        log.info("telegram: closed %d of %d quiz question(s) cut by the restart", closed, len(cut))
+    failed = 0
     for rnd in ours:
         try:
             await asyncio.wait_for(bot.send_message(int(rnd.chat_id), INTERRUPTED_TEXT),
