@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from bot.core import metrics
 from bot.services import Services, open_services
 from bot.settings import Settings
 
@@ -44,14 +45,27 @@ async def supervise(name: str, serve: Serve, services: Services) -> None:
             _raise_if_stopping(me)
             log.warning("%s: stopped serving; restarting in %.0f s", name, delay)
         except asyncio.CancelledError:
+            _mark_down(services, name)
             raise
         except Exception as exc:
+            _mark_down(services, name)
             _raise_if_stopping(me)
+            metrics.PLATFORM_ERRORS.labels(platform=name).inc()
             log.error("%s: failed (%s: %s); restarting in %.0f s", name, type(exc).__name__, exc, delay)
+        else:
+            _mark_down(services, name)
+            metrics.PLATFORM_ERRORS.labels(platform=name).inc()
         if loop.time() - started > HEALTHY_AFTER_S:
             delay = BACKOFF_START_S
         await asyncio.sleep(delay)
         delay = min(delay * 2, BACKOFF_MAX_S)
+
+
+def _mark_down(services: Services | None, name: str) -> None:
+    """``name`` is not connected (for ``/readyz``)."""
+    up = getattr(services, "platforms_up", None)
+    if up is not None:
+        up[name] = False
 
 
 def _raise_if_stopping(task: asyncio.Task | None) -> None:
@@ -120,6 +134,12 @@ async def run_platforms(settings: Settings) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, _on_signal, sig, stop)
                 installed.append(sig)
+        services.platforms_expected = tuple(n for n, _ in platforms)
+        health = None
+        if settings.health_port is not None:
+            from bot.health import start_health_server
+
+            health = await start_health_server(services, settings.health_listen, settings.health_port)
         tasks = [asyncio.create_task(supervise(n, s, services), name=n) for n, s in platforms]
         log.info("serving: %s", ", ".join(n for n, _ in platforms))
         try:
@@ -129,6 +149,8 @@ async def run_platforms(settings: Settings) -> int:
             await stop_platforms(tasks, SHUTDOWN_TIMEOUT_S)
             for sig in installed:
                 loop.remove_signal_handler(sig)
+            if health is not None:
+                await health.close()
         clean = True
         return 0
     finally:

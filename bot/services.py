@@ -8,12 +8,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core import metrics
 from bot.core.admin import parse_admin_ids
+from bot.core.card import FactCard
 from bot.core.identify import IdentifyService
 from bot.core.quiz.engine import QuizEngine
 from bot.core.quiz.questions import QuestionGenerator
-from bot.core.quiz.state import Round, StateStore
+from bot.core.quiz.state import CutQuestion, Round, StateStore
 from bot.core.ratelimit import UserRateLimiter
+from bot.core.shared_ratelimit import RedisRateLimiter, rate_check
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
 from inference.classifier import ReptileClassifier
@@ -32,6 +35,9 @@ class Services:
     Attributes:
         interrupted_rounds: quiz rounds cut off by the previous run, closed at start-up; each adapter
             posts ``bot.core.quiz.engine.INTERRUPTED_TEXT`` to those of its platform where it can.
+        cut_questions: the questions those rounds had open; each adapter closes those of its platform
+            where they were posted (Telegram ``stopPoll``, Discord: buttons disabled) and shows
+            ``bot.core.quiz.engine.restart_reveal_text``.
     """
 
     settings: Settings
@@ -41,8 +47,19 @@ class Services:
     state: StateStore
     quiz: QuizEngine
     interrupted_rounds: list[Round] = field(default_factory=list)
+    cut_questions: list[CutQuestion] = field(default_factory=list)
     admin_ids: frozenset[str] = frozenset()
     started_at: float = field(default_factory=time.time)
+    #: The platforms this process serves, and which of them are connected now (for ``/readyz``).
+    platforms_expected: tuple[str, ...] = ()
+    platforms_up: dict[str, bool] = field(default_factory=dict)
+    #: Per-user photo limits in Redis (``REDIS_URL``), shared by every replica; ``None`` = in memory.
+    shared_limiter: RedisRateLimiter | None = None
+
+    async def rate_check(self, platform: str, user_id: str | int) -> FactCard | None:
+        """Count one photo of ``platform:user_id`` against the per-user limit (Redis when
+        ``REDIS_URL`` is set, else this process's memory); a friendly card when over it, else ``None``."""
+        return await rate_check(self.identify, self.shared_limiter, platform, user_id)
 
     async def close(self) -> None:
         """Stop the worker pool and close both databases."""
@@ -108,10 +125,10 @@ async def open_services(settings: Settings) -> Services:
     try:
         salt = settings.identification_salt
         state = await StateStore.open(
-            settings.state_db_path, salt=salt.get_secret_value().encode() if salt else None
+            settings.state_db_target(), salt=salt.get_secret_value().encode() if salt else None
         )
         quiz = QuizEngine(QuestionGenerator(species.database_taxa), state)
-        interrupted = await quiz.startup()
+        interrupted, cut = await quiz.close_cut_rounds()
         runner = InferenceRunner(
             classifier, workers=settings.inference_workers, max_pending=settings.inference_queue
         )
@@ -123,8 +140,15 @@ async def open_services(settings: Settings) -> Services:
     log.info("model %s loaded; %d taxa in the species database, %d more from the pack", classifier.name,
              len(species.database_taxa), len(species.pack_taxa))
     limiter = UserRateLimiter(settings.user_rate_limit, settings.user_rate_window_s)
-    identify = IdentifyService(runner, species, settings.max_image_bytes, limiter, id_log=state)
+    metrics.watch_queue(lambda: runner.pending)
+    identify = IdentifyService(metrics.MeteredIdentifier(runner), species, settings.max_image_bytes, limiter,
+                               id_log=state)
     if interrupted:
         log.info("closed %d quiz round(s) cut off by the last stop", len(interrupted))
-    return Services(settings, species, runner, identify, state, quiz, interrupted,
-                    admin_ids=parse_admin_ids(settings.admin_ids))
+    shared = None
+    if settings.redis_url is not None:
+        shared = RedisRateLimiter(settings.redis_url.get_secret_value().strip(), settings.user_rate_limit,
+                                  settings.user_rate_window_s)
+        log.info("per-user rate limits are shared through Redis")
+    return Services(settings, species, runner, identify, state, quiz, interrupted, cut,
+                    admin_ids=parse_admin_ids(settings.admin_ids), shared_limiter=shared)

@@ -52,12 +52,23 @@ class Settings(BaseSettings):
 
     discord_bot_token: SecretStr | None = None
     discord_guild_id: int | None = None
+    #: Shards of the whole bot (``DISCORD_SHARD_COUNT``) and the ones this process runs
+    #: (``DISCORD_SHARD_IDS``, e.g. ``0,1``); unset = one process runs the bot unsharded, as before.
+    discord_shard_count: int | None = Field(None, ge=1, le=10_000)
+    discord_shard_ids: str = ""
 
     model_path: Path = PROJECT_ROOT / "inference" / "models" / "efficientnet_lite0.onnx"
     reptile_pack: Path | None = None  # species pack folder (python -m training.train); empty = base model
     reptile_packs: str = ""  # comma-separated head-only pack folders, all applied to one backbone run
     species_db_path: Path = PROJECT_ROOT / "species.sqlite"
     state_db_path: Path = PROJECT_ROOT / "state.sqlite"
+    #: ``sqlite:///FILE`` or ``postgresql://user[:password]@host[:port]/db``; empty = ``STATE_DB_PATH``.
+    state_db_url: SecretStr | None = None
+    #: Port of the health and metrics server (``/healthz``, ``/readyz``, ``/metrics``); empty = none.
+    health_port: int | None = Field(None, ge=0, le=65535)
+    health_listen: str = "0.0.0.0"
+    #: ``redis://host:6379/0``: per-user rate limits shared by every replica; empty = in memory.
+    redis_url: SecretStr | None = None
 
     max_image_bytes: int = Field(15 * 1024 * 1024, ge=1024, description="largest accepted upload, bytes")
     max_image_pixels: int = Field(40_000_000, ge=10_000, description="largest width*height decoded")
@@ -103,6 +114,35 @@ class Settings(BaseSettings):
         if self.reptile_pack and self.reptile_pack not in dirs:
             dirs.append(self.reptile_pack)
         return dirs
+
+    def discord_shards(self) -> tuple[int | None, tuple[int, ...] | None]:
+        """``(DISCORD_SHARD_COUNT, DISCORD_SHARD_IDS)`` for :class:`discord.AutoShardedClient`; with a
+        count and no ids this process runs every shard. ``(None, None)`` when unset.
+
+        Raises:
+            ValueError: ids without a count, an id that is not a number, or an id >= the count.
+        """
+        ids = tuple(int(part) for part in self.discord_shard_ids.replace(" ", "").split(",") if part)
+        if self.discord_shard_count is None:
+            if ids:
+                raise ValueError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT")
+            return None, None
+        if any(not 0 <= i < self.discord_shard_count for i in ids):
+            raise ValueError(f"DISCORD_SHARD_IDS must be between 0 and {self.discord_shard_count - 1}")
+        return self.discord_shard_count, ids or None
+
+    @field_validator("state_db_url", "redis_url", "health_port", "discord_shard_count", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty ``STATE_DB_URL=``, ``REDIS_URL=``, ``HEALTH_PORT=`` (...) means "not set"."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def state_db_target(self) -> str | Path:
+        """What :meth:`bot.core.quiz.state.StateStore.open` opens: ``STATE_DB_URL`` when set, else the
+        SQLite file ``STATE_DB_PATH``."""
+        if self.state_db_url is not None and self.state_db_url.get_secret_value().strip():
+            return self.state_db_url.get_secret_value().strip()
+        return self.state_db_path
 
     def has_telegram(self) -> bool:
         """True when a non-empty Telegram token is configured."""

@@ -15,7 +15,7 @@ import os
 import pytest
 from hypothesis import settings
 
-pytest_plugins = ("tests.telegram_fixtures",)
+pytest_plugins = ("tests.telegram_fixtures", "tests.state_backends")
 
 settings.register_profile("ci", derandomize=True, database=None)
 settings.register_profile("explore", derandomize=False, database=None)

@@ -104,6 +104,8 @@ class FakeDiscord:
         #: Every gateway payload received from clients (IDENTIFY, heartbeats...).
         self.gateway_received: list[dict] = []
         self._sockets: list[web.WebSocketResponse] = []
+        #: The ``[shard_id, shard_count]`` each socket identified with (unsharded clients: none).
+        self._shards: dict[int, tuple[int, int]] = {}
         self._seq = 0
         self._install_defaults()
 
@@ -154,11 +156,25 @@ class FakeDiscord:
         return any(not ws.closed for ws in self._sockets)
 
     async def gateway_dispatch(self, event: str, data: dict) -> None:
-        """Send a DISPATCH (op 0) event, e.g. ``INTERACTION_CREATE``, to every connected client."""
+        """Send a DISPATCH (op 0) event, e.g. ``INTERACTION_CREATE``, to every connected client; like
+        Discord, an event of a server goes only to the shard that owns it (``(guild_id >> 22) %
+        shard_count``) among the sharded connections, and a DM only to shard 0."""
+        guild_id = data.get("guild_id") if isinstance(data, dict) else None
         for ws in list(self._sockets):
-            if not ws.closed:
-                self._seq += 1
-                await ws.send_json({"op": 0, "t": event, "s": self._seq, "d": data})
+            if ws.closed:
+                continue
+            shard = self._shards.get(id(ws))
+            if shard is not None:
+                owner = (int(guild_id) >> 22) % shard[1] if guild_id else 0
+                if owner != shard[0]:
+                    continue
+            self._seq += 1
+            await ws.send_json({"op": 0, "t": event, "s": self._seq, "d": data})
+
+    @property
+    def identified_shards(self) -> list[tuple[int, int]]:
+        """``(shard_id, shard_count)`` of every sharded gateway connection that identified."""
+        return sorted(self._shards.values())
 
     @property
     def api_base(self) -> str:
@@ -428,14 +444,19 @@ class FakeDiscord:
             if payload.get("op") == 1:  # HEARTBEAT
                 await ws.send_json({"op": 11, "d": None, "s": None, "t": None})
             elif payload.get("op") == 2:  # IDENTIFY
-                await self.gateway_dispatch("READY", {
+                shard = (payload.get("d") or {}).get("shard")
+                if shard:
+                    self._shards[id(ws)] = (int(shard[0]), int(shard[1]))
+                self._seq += 1
+                await ws.send_json({"op": 0, "t": "READY", "s": self._seq, "d": {
                     "v": 10,
                     "user": self.user_payload(),
                     "guilds": [],
                     "session_id": "fake-session",
                     "resume_gateway_url": self.gateway_url,
                     "application": {"id": str(self.application_id), "flags": 0},
-                })
+                    **({"shard": list(shard)} if shard else {}),
+                }})
         return ws
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:

@@ -208,6 +208,7 @@ async def test_forgetme_deletes_the_users_scores(
     assert (await store.record_answer(q, user_id, "kid", 1)).accepted
     other = await store.record_question(rnd.id, 1, "photo", "Naja naja", 4, 1)
     assert (await store.record_answer(other, "777", "friend", 1)).accepted
+    await store.finish_round(rnd.id)  # points count once the questions close
     assert await store.user_score("discord", GUILD_ID, user_id) is not None
 
     payload = guild_payloads.slash("forgetme")

@@ -30,8 +30,8 @@ DC = ChatRef("discord", "555", scope_id="guild-9")
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = await StateStore.open(tmp_path / "state.sqlite")
+async def store(state_target):
+    s = await StateStore.open(state_target)
     yield s
     await s.close()
 
@@ -66,11 +66,12 @@ async def test_full_round(engine):
     summary = await engine.finish(TG)
     assert summary is not None and summary.status == "finished"
     assert [r.display_name for r in summary.results] == ["Ana", "Ben"]
-    assert "Ana: 3 of 3 right" in summary.text and summary.text.index("Ana") < summary.text.index("Ben")
+    assert "🥇 Ana: 3 of 3 right" in summary.text
+    assert "Ben" not in summary.text  # the summary lists those who scored
     assert not engine.is_running(TG)
     assert await engine.finish(TG) is None
     board = await engine.leaderboard("telegram", "-1001")
-    assert [(r.display_name, r.points) for r in board] == [("Ana", 3), ("Ben", 0)]
+    assert [(r.display_name, r.points) for r in board] == [("Ana", 3)]  # only players with points
     assert "Ana: 3 points" in await engine.leaderboard_text("telegram", "-1001")
     assert "3 points" in await engine.my_score_text("telegram", "-1001", 1)
 
@@ -121,8 +122,8 @@ async def test_answers_after_closes_at_are_refused(store):
     assert not res.accepted and res.reason == "closed"
 
 
-async def test_restart_interrupts_running_rounds(tmp_path):
-    path = tmp_path / "state.sqlite"
+async def test_restart_interrupts_running_rounds(state_target):
+    path = state_target
     s1 = await StateStore.open(path)
     e1 = QuizEngine(QuestionGenerator(TAXA, random.Random(1)), s1)
     rq = await e1.start(TG, n=3)

@@ -1,4 +1,7 @@
-"""The state database: WAL, migrations, rounds, answers, scores, leaderboards, privacy."""
+"""The state database: WAL, migrations, rounds, answers, scores, leaderboards, privacy.
+
+Every test taking ``store`` or ``state_target`` runs on both back ends, SQLite and PostgreSQL
+(``tests/state_backends.py``); the SQLite-only ones (WAL, the file's schema number) say so."""
 
 from __future__ import annotations
 
@@ -24,8 +27,8 @@ class Clock:
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = await StateStore.open(tmp_path / "state.sqlite", clock=Clock())
+async def store(state_target):
+    s = await StateStore.open(state_target, clock=Clock())
     yield s
     await s.close()
 
@@ -36,20 +39,24 @@ async def _question(store: StateStore, chat="c1", scope="g1", platform="discord"
     return rnd, qid
 
 
-async def test_wal_mode_and_schema_version(store, tmp_path):
+async def test_wal_mode_and_schema_version(tmp_path):  # SQLite only
+    store = await StateStore.open(tmp_path / "state.sqlite")
+    assert store.backend == "sqlite"
     assert await store.journal_mode() == "wal"
     assert await store.schema_version() == len(MIGRATIONS)
     with sqlite3.connect(tmp_path / "state.sqlite") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"rounds", "questions", "answers", "scores", "identifications"} <= tables
+    await store.close()
 
 
-async def test_scores_survive_reopen(tmp_path):
-    path = tmp_path / "state.sqlite"
+async def test_scores_survive_reopen(state_target):
+    path = state_target
     s = await StateStore.open(path)
     _, qid = await _question(s)
     assert (await s.record_answer(qid, 42, "Ana", 1)).correct
+    assert await s.close_question(qid)
     await s.close()
     s = await StateStore.open(path)  # migrations are not re-applied
     try:
@@ -69,6 +76,7 @@ async def test_double_answer_rejected_and_score_counted_once(store):
     assert not second.accepted and second.reason == "duplicate"
     wrong = await store.record_answer(qid, "u2", "Ben", 0)
     assert wrong.accepted and not wrong.correct
+    await store.close_question(qid)
     ana = await store.user_score("discord", "g1", "u1")
     assert (ana.points, ana.answered, ana.correct) == (1, 1, 1)
     ben = await store.user_score("discord", "g1", "u2")
@@ -79,6 +87,7 @@ async def test_concurrent_double_answers_count_once(store):
     _, qid = await _question(store, correct=0)
     results = await asyncio.gather(*(store.record_answer(qid, "u1", "Ana", 0) for _ in range(10)))
     assert sum(r.accepted for r in results) == 1
+    await store.close_question(qid)
     assert (await store.user_score("discord", "g1", "u1")).points == 1
 
 
@@ -119,8 +128,8 @@ async def test_answers_after_round_end_rejected(store):
     assert (await store.get_round(rnd.id)).status == "stopped"
 
 
-async def test_interrupted_rounds_closed_at_startup(tmp_path):
-    path = tmp_path / "state.sqlite"
+async def test_interrupted_rounds_closed_at_startup(state_target):
+    path = state_target
     s = await StateStore.open(path)
     r1, q1 = await _question(s, chat="a")
     r2, _ = await _question(s, chat="b")
@@ -149,10 +158,14 @@ async def test_leaderboard_order_ties_and_scope(store):
     for user, n in right.items():
         for i, qid in enumerate(qids):
             await store.record_answer(qid, user, user.title(), 0 if i < n else 1)
+    for qid in qids:
+        await store.close_question(qid)
     board = await store.leaderboard("telegram", "chat")
-    assert [r.user_id for r in board] == ["ana", "ben", "cy", "dee", "eve"]
-    assert [r.rank for r in board] == [1, 2, 2, 4, 5]
-    assert [r.points for r in board] == [5, 3, 3, 1, 0]
+    assert [r.user_id for r in board] == ["ana", "ben", "cy", "dee"]  # eve has no points: not listed
+    assert [r.rank for r in board] == [1, 2, 2, 4]
+    assert [r.points for r in board] == [5, 3, 3, 1]
+    eve = await store.user_score("telegram", "chat", "eve")
+    assert (eve.points, eve.answered, eve.rank) == (0, 5, 5)
     assert len(await store.leaderboard("telegram", "chat", limit=2)) == 2
     assert await store.leaderboard("discord", "chat") == []
     assert await store.leaderboard("telegram", "other") == []
@@ -164,9 +177,11 @@ async def test_leaderboard_order_ties_and_scope(store):
 async def test_leaderboard_top_10(store):
     rnd = await store.start_round("discord", "ch", "guild", 1, "kids")
     qid = await store.record_question(rnd.id, 0, "type", "X", 2, 0)
-    for u in range(15):
+    for u in range(25):
         await store.record_answer(qid, u, f"P{u}", u % 2)
-    assert len(await store.leaderboard("discord", "guild")) == 10
+    await store.close_question(qid)
+    board = await store.leaderboard("discord", "guild")
+    assert len(board) == 10 and all(r.points == 1 and r.rank == 1 for r in board)
 
 
 async def test_round_results(store):
@@ -176,6 +191,10 @@ async def test_round_results(store):
     await store.record_answer(q0, "a", "Ana", 0)
     await store.record_answer(q1, "a", "Ana", 1)
     await store.record_answer(q0, "b", "Ben", 1)
+    await store.close_question(q0)
+    assert [(r.user_id, r.correct, r.answered) for r in await store.round_results(rnd.id)] == [
+        ("a", 1, 1), ("b", 0, 1)]  # q1 is still open: its answers are left out
+    await store.close_question(q1)
     res = await store.round_results(rnd.id)
     assert [(r.user_id, r.correct, r.answered) for r in res] == [("a", 2, 2), ("b", 0, 1)]
     assert await store.right_count(q0) == 1 and await store.answer_count(q0) == 2
@@ -187,6 +206,7 @@ async def test_forget_user(store):
     for q in (qid, qid2):
         await store.record_answer(q, "u1", "Ana", 1)
         await store.record_answer(q, "u2", "Ben", 1)
+        await store.close_question(q)
     deleted = await store.forget_user("discord", "u1")
     assert deleted == 4  # two score rows, two answers
     assert await store.user_score("discord", "g1", "u1") is None
@@ -196,20 +216,25 @@ async def test_forget_user(store):
     assert await store.forget_user("discord", "u1") == 0
 
 
-async def test_identification_log_has_no_raw_ids(store, tmp_path):
+async def test_identification_log_has_no_raw_ids(store):
     await store.log_identification("telegram", -100123456, "Naja naja", 0.93)
     await store.log_identification("telegram", -100123456, "Naja naja", 7)  # clamped to 1
     assert await store.identification_count() == 2
-    with sqlite3.connect(tmp_path / "state.sqlite") as raw:
-        rows = raw.execute("SELECT platform, chat_hash, taxon, confidence FROM identifications").fetchall()
+    from sqlalchemy import select
+
+    from bot.core.quiz.tables import identifications as t
+
+    async with store._engine.connect() as conn:  # what is really stored, read back raw
+        rows = (await conn.execute(select(t.c.platform, t.c.chat_hash, t.c.taxon, t.c.confidence)
+                                   .order_by(t.c.id))).all()
     assert rows[0][1] == rows[1][1] and len(rows[0][1]) == 64
     assert "100123456" not in rows[0][1]
     assert rows[1][3] == 1.0
     assert store.chat_hash("telegram", 1) != store.chat_hash("discord", 1)
 
 
-async def test_salt_is_kept_across_reopen_and_can_be_given(tmp_path):
-    path = tmp_path / "s.sqlite"
+async def test_salt_is_kept_across_reopen_and_can_be_given(state_target, tmp_path):
+    path = state_target
     a = await StateStore.open(path)
     h = a.chat_hash("telegram", 5)
     await a.close()
@@ -225,12 +250,13 @@ async def test_hostile_text_is_stored_verbatim(store):
     _, qid = await _question(store)
     evil = "Robert'); DROP TABLE scores;--"
     assert (await store.record_answer(qid, evil, evil, 1)).accepted
+    await store.close_question(qid)
     row = await store.user_score("discord", "g1", evil)
     assert row.display_name == evil
     assert len(await store.leaderboard("discord", "g1")) == 1
 
 
-async def test_newer_schema_is_refused(tmp_path):
+async def test_newer_schema_is_refused(tmp_path):  # SQLite only: the file's PRAGMA user_version
     path = tmp_path / "s.sqlite"
     with sqlite3.connect(path) as raw:
         raw.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
@@ -238,13 +264,13 @@ async def test_newer_schema_is_refused(tmp_path):
         await StateStore.open(path)
 
 
-async def test_cancelled_writer_never_leaves_the_connection_in_a_transaction(tmp_path):
+async def test_cancelled_writer_never_leaves_the_connection_in_a_transaction(state_target):
     """A task cancelled in the middle of a write must not block every later write."""
     import asyncio
 
     from bot.core.quiz.state import StateStore
 
-    store = await StateStore.open(tmp_path / "state.sqlite")
+    store = await StateStore.open(state_target)
     try:
         for delay in (0, 0.0001, 0.001):
             task = asyncio.create_task(store.start_round("telegram", f"c{delay}", "s", 3, "kids"))

@@ -20,10 +20,6 @@ SQL_METHODS = {"execute", "executescript", "executemany"}
 
 #: (file, enclosing function, interpolated expression) of the known dynamic-but-safe SQL strings.
 ALLOWED: dict[tuple[str, str, str], str] = {
-    ("bot/core/quiz/state.py", "_migrate", "script"):
-        "a migration script from the MIGRATIONS constant",
-    ("bot/core/quiz/state.py", "_migrate", "number"):
-        "the migration's index, formatted with :d (an int, as PRAGMA user_version needs a literal)",
     ("bot/core/species.py", "members", "column"):
         "a column name picked from a fixed literal mapping by the taxon's rank",
     ("bot/species_db/build.py", "build", "placeholders"):

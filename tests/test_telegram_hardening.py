@@ -239,6 +239,7 @@ async def test_forgetme_deletes_the_senders_scores_only(bot: TelegramHarness) ->
     qid = await store.record_question(rnd.id, 0, "type", "X", 2, 0)
     await store.record_answer(qid, "4242", "Kid", 0)
     await store.record_answer(qid, "5151", "Other", 0)
+    await store.close_question(qid)  # points count once the question closes
     assert await store.user_score("telegram", "-100777", "4242") is not None
 
     msg = bot.push(chat=bot.fake.group_chat(), from_user=bot.fake.user(4242, "Kid"), text="/forgetme")

@@ -17,7 +17,8 @@ import discord
 from discord import app_commands
 
 from bot.adapters.discord.commands import DiscordHandlers, ImageFetcher, register_commands
-from bot.adapters.discord.quiz import DYNAMIC_ITEMS, PLATFORM, REVEAL_PAUSE_S, DiscordQuiz
+from bot.adapters.discord.quiz import DYNAMIC_ITEMS, PLATFORM, REVEAL_PAUSE_S, DiscordQuiz, buttons_view
+from bot.adapters.discord.render import restart_embed
 from bot.core.quiz.engine import INTERRUPTED_TEXT
 from bot.services import Services
 
@@ -103,11 +104,22 @@ class ReptileBot(discord.Client):
             log.error("discord: command sync failed (%s %s)", exc.status, exc.text)
 
     async def on_ready(self) -> None:
-        """Log who we are once connected."""
+        """Log who we are once connected (and count as ready for ``/readyz``)."""
+        self.services.platforms_up["discord"] = True
         log.info("discord: connected as %s (%s)", self.user, self.user.id if self.user else "?")
 
+    async def on_disconnect(self) -> None:
+        """Not ready while the gateway connection is down (discord.py reconnects by itself)."""
+        self.services.platforms_up["discord"] = False
+
+    async def on_resumed(self) -> None:
+        """Ready again after a resumed gateway session."""
+        self.services.platforms_up["discord"] = True
+
     async def announce_interrupted_rounds(self) -> None:
-        """Post ``INTERRUPTED_TEXT`` in each Discord channel whose quiz the last restart cut off.
+        """Close each question the last restart cut where it was posted (the message edited into the
+        answer with "stopped by a restart", its buttons disabled), then post ``INTERRUPTED_TEXT`` in
+        each Discord channel whose quiz the restart cut off.
 
         Once per round per process (a reconnecting client does not repeat it); failures (no access to
         the channel, e.g. a user install) are ignored and summed up in one log line.
@@ -118,6 +130,20 @@ class ReptileBot(discord.Client):
         if not rounds:
             return
         announced.update(r.id for r in rounds)
+        ids = {r.id for r in rounds}
+        closed = 0
+        cut = [q for q in self.services.cut_questions if q.round_id in ids and q.post_message_id]
+        for question in cut:
+            try:
+                message = self.get_partial_messageable(int(question.chat_id)).get_partial_message(
+                    int(str(question.post_message_id)))
+                await message.edit(embed=restart_embed(question), view=buttons_view(
+                    question.question_id, question.n_options, question.correct_index, closed=True))
+                closed += 1
+            except (discord.HTTPException, ValueError):
+                pass
+        if cut:
+            log.info("discord: closed %d of %d question(s) cut by the restart", closed, len(cut))
         told = 0
         for channel_id in dict.fromkeys(r.chat_id for r in rounds):
             try:
@@ -140,6 +166,33 @@ class ReptileBot(discord.Client):
         await super().close()
 
 
+class ShardedReptileBot(ReptileBot, discord.AutoShardedClient):
+    """The same bot on :class:`discord.AutoShardedClient`: this process runs the shards ``shard_ids`` of
+    ``shard_count`` (keyword options). Discord sends each server's events (its interactions, so its
+    quizzes and leaderboard) only to the shard that owns it: ``(guild_id >> 22) % shard_count``; direct
+    messages go to shard 0."""
+
+
+def make_client(services: Services) -> ReptileBot:
+    """The Discord client the settings ask for: sharded when ``DISCORD_SHARD_COUNT`` is set.
+
+    Raises:
+        ValueError: bad ``DISCORD_SHARD_COUNT`` / ``DISCORD_SHARD_IDS``.
+    """
+    settings = services.settings
+    count, ids = settings.discord_shards()
+    if count is None:
+        return ReptileBot(services, guild_id=settings.discord_guild_id)
+    log.info("discord: running shard(s) %s of %d", ",".join(map(str, ids or range(count))), count)
+    return ShardedReptileBot(services, guild_id=settings.discord_guild_id, shard_count=count,
+                             shard_ids=list(ids) if ids else None)
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard that receives server ``guild_id``'s events (Discord's documented formula)."""
+    return (int(guild_id) >> 22) % int(shard_count)
+
+
 async def serve_discord(services: Services) -> None:
     """Run the Discord bot until cancelled; the client is always closed on the way out.
 
@@ -150,7 +203,7 @@ async def serve_discord(services: Services) -> None:
     settings = services.settings
     if not settings.has_discord() or settings.discord_bot_token is None:
         raise RuntimeError("DISCORD_BOT_TOKEN is not set")
-    client = ReptileBot(services, guild_id=settings.discord_guild_id)
+    client = make_client(services)
     try:
         await client.start(settings.discord_bot_token.get_secret_value().strip(), reconnect=True)
     finally:

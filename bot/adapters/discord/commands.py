@@ -240,7 +240,7 @@ class DiscordHandlers:
     async def identify_source(self, interaction: discord.Interaction, source: ImageSource) -> None:
         """Rate check, precheck, defer, download, identify, answer (see the module docstring)."""
         identify = self.services.identify
-        refusal = identify.rate_check(PLATFORM, interaction.user.id) or identify.precheck(
+        refusal = await self.services.rate_check(PLATFORM, interaction.user.id) or identify.precheck(
             source.size, source.content_type
         )
         if refusal is not None:

@@ -157,13 +157,19 @@ DYNAMIC_ITEMS = (AnswerButton, PhotoQuizButton)
 
 def answer_view(rq: RoundQuestion, *, closed: bool = False) -> discord.ui.View:
     """One button per option (1-4); when ``closed`` all are disabled and the right one is green."""
+    return buttons_view(rq.question_id, len(rq.question.options), rq.question.correct_index, closed=closed)
+
+
+def buttons_view(question_id: int, n_options: int, correct_index: int, *, closed: bool) -> discord.ui.View:
+    """The answer buttons of question ``question_id`` (state database id): ``n_options`` buttons;
+    when ``closed`` all are disabled and the one at ``correct_index`` (0-based) is green."""
     view = discord.ui.View(timeout=None)  # never times out: see the module docstring
-    for i in range(len(rq.question.options)):
+    for i in range(n_options):
         style = discord.ButtonStyle.primary
         if closed:
-            right = i == rq.question.correct_index
+            right = i == correct_index
             style = discord.ButtonStyle.success if right else discord.ButtonStyle.secondary
-        view.add_item(AnswerButton(rq.question_id, i, style=style, disabled=closed))
+        view.add_item(AnswerButton(question_id, i, style=style, disabled=closed))
     return view
 
 
@@ -405,7 +411,7 @@ class DiscordQuiz:
         revealed = False
         try:
             while True:
-                await self.engine.question_posted(chat, message_id, closes_at)
+                await self.engine.question_posted(chat, message_id, closes_at, post_message_id=message_id)
                 revealed = False
                 await self._wait(rnd, closes_at - time.time())
                 if not self._alive(rnd):

@@ -13,7 +13,9 @@ import discord
 from discord.utils import escape_markdown
 
 from bot.core.card import CardKind, FactCard, Severity
+from bot.core.quiz.engine import restart_reveal_text
 from bot.core.quiz.questions import Question
+from bot.core.quiz.state import CutQuestion
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096
@@ -221,6 +223,17 @@ def stopped_embed(question: Question, number: int, total: int) -> discord.Embed:
              "🛑 The quiz was stopped. " + _md(f"The answer is: {question.correct_option}"),
              _md(question.explanation)]
     embed.description = _cut("\n\n".join(p for p in lines if p), DESCRIPTION_MAX)
+    embed.set_footer(text=FOOTER_BRAND)
+    return embed
+
+
+def restart_embed(cut: CutQuestion) -> discord.Embed:
+    """A question cut by a restart, closed at the next start-up: its prompt, "stopped by a restart",
+    the answer and the explanation (:func:`bot.core.quiz.engine.restart_reveal_text`)."""
+    title = f"Question {cut.index + 1} of {cut.total}" if cut.total > 1 else "Quiz question"
+    embed = discord.Embed(title=_cut(title, TITLE_MAX), colour=STOPPED_COLOUR)
+    parts = [f"**{_md(cut.prompt)}**" if cut.prompt else "", _md(restart_reveal_text(cut))]
+    embed.description = _cut("\n\n".join(p for p in parts if p), DESCRIPTION_MAX)
     embed.set_footer(text=FOOTER_BRAND)
     return embed
 

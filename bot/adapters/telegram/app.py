@@ -34,7 +34,14 @@ from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    ContextTypes,
+    TypeHandler,
+)
 
 from bot.adapters.telegram.handlers import QUIZ_KEY, register_handlers
 from bot.adapters.telegram.quiz import QuizRunner, post_interrupted
@@ -229,8 +236,39 @@ def build_application(services: Services, tuning: TelegramTuning | None = None) 
         .build()
     )
     application.bot_data[TUNING_KEY] = tuning
+    if settings.telegram_webhook_url:
+        # Several webhook replicas share the state database: an update Telegram re-delivers (its
+        # request timed out, or went to another replica) is handled once, by whoever claims it first.
+        application.add_handler(TypeHandler(Update, _claim_update(services, token.split(":")[0])),
+                                group=DEDUPE_GROUP)
     register_handlers(application, services)
     return application
+
+
+#: Handler group of the de-duplication check: before every other handler.
+DEDUPE_GROUP = -100
+
+
+def _claim_update(services: Services, bot_id: str) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Any]:
+    """A PTB callback that claims each update's ``update_id`` in the shared state database and stops
+    the handling of one already claimed (``ApplicationHandlerStop``). ``bot_id`` is the public numeric
+    part of the token. When the database cannot be reached the update is handled (at least once beats
+    never)."""
+
+    async def claim(update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = getattr(update, "update_id", None)
+        if update_id is None:
+            return
+        try:
+            first = await services.state.claim_update(bot_id, int(update_id))
+        except Exception as exc:
+            log.warning("telegram: could not claim update (%s); handling it", type(exc).__name__)
+            return
+        if not first:
+            log.info("telegram: update delivered again; already handled")
+            raise ApplicationHandlerStop
+
+    return claim
 
 
 async def _start_updates(application: Application, services: Services) -> str:
@@ -370,6 +408,7 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
                 f"cannot start receiving updates ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
             ) from None
         log.info("telegram: serving as @%s (%s)", application.bot.username, mode)
+        services.platforms_up["telegram"] = True
         await register_command_menu(application)
         await post_interrupted(application.bot, services)
         await asyncio.Event().wait()  # until cancelled

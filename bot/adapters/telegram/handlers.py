@@ -287,7 +287,7 @@ async def identify_attachment(
         await reply_card(reply_to, refusal)
         return
     asker = reply_to.from_user.id if reply_to.from_user is not None else reply_to.chat.id
-    limited = services.identify.rate_check(PLATFORM, asker)
+    limited = await services.rate_check(PLATFORM, asker)
     if limited is not None:
         await reply_card(reply_to, limited)
         return

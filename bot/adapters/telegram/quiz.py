@@ -37,8 +37,10 @@ from bot.core.quiz.engine import (
     MIN_QUESTIONS,
     ChatRef,
     RoundQuestion,
+    restart_reveal_text,
 )
 from bot.core.quiz.questions import Difficulty
+from bot.core.quiz.state import CutQuestion
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -331,7 +333,9 @@ class QuizRunner:
         rnd.poll_message_id = message.message_id
         rnd.open_period = open_period
         closes_at = time.time() + open_period + GRACE_S
-        await _engine(self.engine.question_posted(rnd.chat, rnd.poll_id, closes_at))
+        await _engine(self.engine.question_posted(rnd.chat, rnd.poll_id, closes_at,
+                                                  post_message_id=message.message_id,
+                                                  thread_id=rnd.thread_id))
 
     async def _send_photo(self, bot: Bot, rnd: _Round, file_id: str) -> None:
         """Send the remembered photo again by its file id (an image sent as a file needs sendDocument)."""
@@ -357,16 +361,50 @@ class QuizRunner:
                                reply_parameters=reply)
 
 
-async def post_interrupted(bot: Bot, services: Services) -> None:
-    """Tell each Telegram chat whose round the last stop cut off (``services.interrupted_rounds``).
+async def close_cut_question(bot: Bot, cut: CutQuestion) -> None:
+    """Close a question a restart cut, where it was posted: ``stopPoll`` on its poll (the quiz poll
+    then shows the right option), and the answer with "stopped by a restart" in reply to it.
 
-    Failures are ignored; one log line. The Telegram rounds are then removed from the list, so a
-    restart of the Telegram adapter alone does not repeat the message.
+    Raises:
+        TelegramError, TimeoutError, ValueError: when the chat cannot be reached (the caller counts it).
+    """
+    if cut.post_message_id is None:
+        return  # cut before its poll was sent: nothing to close
+    chat_id, poll_message = int(cut.chat_id), int(cut.post_message_id)
+    thread = int(cut.thread_id) if cut.thread_id else None
+    try:
+        await asyncio.wait_for(bot.stop_poll(chat_id, poll_message), BEST_EFFORT_TIMEOUT_S)
+    except BadRequest as exc:  # already closed by its open_period, or deleted
+        log.debug("telegram: stopPoll of a cut question failed (%s)", type(exc).__name__)
+    await asyncio.wait_for(
+        bot.send_message(chat_id, restart_reveal_text(cut), message_thread_id=thread,
+                         reply_parameters=ReplyParameters(poll_message, allow_sending_without_reply=True)),
+        BEST_EFFORT_TIMEOUT_S,
+    )
+
+
+async def post_interrupted(bot: Bot, services: Services) -> None:
+    """Close each Telegram question the last stop cut (``services.cut_questions``: poll stopped, answer
+    shown) and tell each chat whose round it cut off (``services.interrupted_rounds``).
+
+    Failures are ignored; one log line. The Telegram rounds and questions are then removed from the
+    lists, so a restart of the Telegram adapter alone does not repeat the messages.
     """
     ours = [r for r in services.interrupted_rounds if r.platform == PLATFORM]
-    if not ours:
+    cut = [q for q in services.cut_questions if q.platform == PLATFORM]
+    if not ours and not cut:
         return
     services.interrupted_rounds[:] = [r for r in services.interrupted_rounds if r.platform != PLATFORM]
+    services.cut_questions[:] = [q for q in services.cut_questions if q.platform != PLATFORM]
+    closed = 0
+    for question in cut:
+        try:
+            await close_cut_question(bot, question)
+            closed += 1
+        except (TelegramError, TimeoutError, ValueError):
+            pass
+    if cut:
+        log.info("telegram: closed %d of %d quiz question(s) cut by the restart", closed, len(cut))
     failed = 0
     for rnd in ours:
         try:

@@ -12,8 +12,16 @@ A round, as the adapters drive it::
         rq = await engine.next_question(chat)
     summary = await engine.finish(chat)                       # plain text in summary.text
 
-``await engine.stop(chat)`` ends a round early. At start-up, ``await engine.startup()`` closes rounds cut
-off by a restart and returns them (post :data:`INTERRUPTED_TEXT` where the platform allows it).
+``await engine.stop(chat)`` ends a round early. At start-up, ``await engine.close_cut_rounds()`` closes
+rounds cut off by a restart and returns them (post :data:`INTERRUPTED_TEXT` where the platform allows it)
+with the questions that were open: close each where it was posted (Telegram ``stopPoll``, Discord: edit
+the message, buttons disabled) and show :func:`restart_reveal_text`.
+
+Fair scoring (issue 15), the same on every platform because it lives here and in the state database:
+an answer's points count only when its question closes (:meth:`QuizEngine.close_question`, the end of a
+round, or the start-up after a restart), so ``/score``, ``/leaderboard``, ``/stats`` and the summary never
+tell who is right while a question is open. Players with equal results share a place everywhere
+(:func:`shared_ranks`): the summary, the leaderboard and ``/score``.
 
 Photo rounds: after a confident identification the adapter calls :meth:`QuizEngine.remember_photo`
 (it keeps only the platform's file id, at most :data:`PHOTO_MEMORY` per process, never the bytes) and
@@ -34,6 +42,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bot.core.metrics import count_quiz_answer
 from bot.core.quiz.questions import (
     MAX_PROMPT_CHARS,
     Difficulty,
@@ -44,6 +53,7 @@ from bot.core.quiz.state import (
     FINISHED,
     STOPPED,
     AnswerResult,
+    CutQuestion,
     Round,
     RoundAlreadyRunning,
     RoundScore,
@@ -64,6 +74,8 @@ __all__ = [
     "format_leaderboard",
     "format_question_text",
     "parse_text_answer",
+    "restart_reveal_text",
+    "shared_ranks",
 ]
 
 #: Questions per round: default and allowed range.
@@ -72,8 +84,8 @@ MIN_QUESTIONS = 1
 MAX_QUESTIONS = 20
 #: Photos remembered per process for "Quiz the group!" (file ids only).
 PHOTO_MEMORY = 100
-#: Players listed in a round summary.
-SUMMARY_PLAYERS = 5
+#: Players listed in a round summary (everyone who scored, up to this many; the rest are counted).
+SUMMARY_PLAYERS = 10
 
 INTERRUPTED_TEXT = (
     "Sorry! I had to restart, so the quiz in this chat was stopped. "
@@ -219,7 +231,16 @@ class QuizEngine:
         Call once before the adapters start. For each returned round, post :data:`INTERRUPTED_TEXT` to
         ``round.chat_id`` where the platform allows it.
         """
-        return await self.store.interrupted_rounds_at_startup()
+        return (await self.close_cut_rounds())[0]
+
+    async def close_cut_rounds(self) -> tuple[list[Round], list[CutQuestion]]:
+        """Close rounds cut off by a restart (``interrupted``) and their open questions, whose answers
+        are settled (they count: they were given in time). Returns the rounds and the cut questions; for
+        each question, close its message where it was posted and show :func:`restart_reveal_text`.
+
+        Call once before the adapters start.
+        """
+        return await self.store.close_cut_rounds()
 
     def is_running(self, chat: ChatRef) -> bool:
         """True while ``chat`` has a round in progress."""
@@ -282,16 +303,25 @@ class QuizEngine:
     async def _record(self, active: _Active) -> int:
         q = active.questions[active.index]
         return await self.store.record_question(
-            active.round.id, active.index, q.kind.value, q.scientific_name, len(q.options), q.correct_index
+            active.round.id, active.index, q.kind.value, q.scientific_name, len(q.options), q.correct_index,
+            answer_text=q.correct_option, explanation=q.explanation, prompt=q.prompt,
         )
 
     async def question_posted(
-        self, chat: ChatRef, message_id: str | int, closes_at: float | None = None
+        self,
+        chat: ChatRef,
+        message_id: str | int,
+        closes_at: float | None = None,
+        post_message_id: str | int | None = None,
+        thread_id: str | int | None = None,
     ) -> None:
         """Tell the engine the current question was posted as ``message_id`` (Telegram: the *poll id*
         from ``message.poll.id``, used by :meth:`answer_by_message`; Discord: the message id).
 
         ``closes_at`` (Unix time): answers after it are refused even if the adapter is late to close.
+        ``post_message_id`` (Telegram: the poll's ``message_id``; Discord: the message id) and
+        ``thread_id`` (a Telegram forum topic) are stored so that a restart can close the question
+        where it was posted.
         """
         active = self._active.get(chat.key)
         if active is None:
@@ -301,7 +331,8 @@ class QuizEngine:
             self._by_message.pop((chat.platform, active.message_id), None)
         active.message_id = mid
         self._by_message[(chat.platform, mid)] = chat.key
-        await self.store.set_question_message(active.question_id, mid, closes_at)
+        await self.store.set_question_message(active.question_id, mid, closes_at,
+                                              post_message_id=post_message_id, thread_id=thread_id)
 
     # -- answers -----------------------------------------------------------------------------------
 
@@ -313,10 +344,13 @@ class QuizEngine:
         """
         active = self._active.get(chat.key)
         if active is None:
-            return AnswerResult(False, reason="no_round")
-        if not active.open:
-            return AnswerResult(False, reason="closed")
-        return await self.store.record_answer(active.question_id, user_id, display_name, option)
+            result = AnswerResult(False, reason="no_round")
+        elif not active.open:
+            result = AnswerResult(False, reason="closed")
+        else:
+            result = await self.store.record_answer(active.question_id, user_id, display_name, option)
+        count_quiz_answer(result.accepted, result.correct)
+        return result
 
     async def answer_by_message(
         self, platform: str, message_id: str | int, user_id: str | int, display_name: str, option: int
@@ -325,10 +359,22 @@ class QuizEngine:
 
         Returns the chat it belongs to (``None`` when unknown) and the result. Answers to a question
         that is no longer the current one are refused.
+
+        A question this process does not know may belong to a round that another replica runs (several
+        webhook workers share the state database): it is looked up there and the answer is stored
+        directly, with the same checks (open, in time, first answer only); it counts when that replica
+        closes the question.
         """
         key = self._by_message.get((platform, str(message_id)))
         active = self._active.get(key) if key else None
-        if active is None or active.message_id != str(message_id):
+        if active is None:
+            asked = await self.store.question_by_message(platform, message_id)
+            if asked is None or asked.closed:
+                return None, AnswerResult(False, reason="unknown_question")
+            result = await self.store.record_answer(asked.id, user_id, display_name, option)
+            count_quiz_answer(result.accepted, result.correct)
+            return ChatRef(platform, asked.chat_id, asked.scope_id), result
+        if active.message_id != str(message_id):
             return None, AnswerResult(False, reason="unknown_question")
         return active.chat, await self.answer(active.chat, user_id, display_name, option)
 
@@ -415,7 +461,8 @@ class QuizEngine:
         return format_leaderboard(await self.leaderboard(platform, scope_id, limit))
 
     async def my_score_text(self, platform: str, scope_id: str | int, user_id: str | int) -> str:
-        """A user's own score as plain text."""
+        """A user's own score as plain text; ``number N here`` is shared by everyone with as many points.
+        An open question's answer is not counted yet (it is when the question closes)."""
         row = await self.store.user_score(platform, scope_id, user_id)
         if row is None:
             return "You haven't answered any quiz questions here yet. Join the next quiz!"
@@ -526,27 +573,70 @@ def reveal_text(question: Question, right: int, answered: int) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def shared_ranks(values: list[int] | tuple[int, ...]) -> list[int]:
+    """Competition ranks ("1224") for ``values`` sorted best (highest) first: equal values share the
+    place of the first of them. E.g. ``[3, 1, 1, 1, 0]`` -> ``[1, 2, 2, 2, 5]``.
+
+    Raises:
+        ValueError: when ``values`` is not sorted from highest to lowest.
+    """
+    ranks: list[int] = []
+    for i, v in enumerate(values):
+        if i and v > values[i - 1]:
+            raise ValueError("values must be sorted from highest to lowest")
+        ranks.append(ranks[-1] if i and v == values[i - 1] else i + 1)
+    return ranks
+
+
+def _place(rank: int) -> str:
+    return MEDALS[rank - 1] if rank <= len(MEDALS) else f"{rank}."
+
+
 def summary_text(results: tuple[RoundScore, ...] | list[RoundScore], status: str, total: int) -> str:
-    """The round's top scorers (at most :data:`SUMMARY_PLAYERS`) as plain text."""
+    """The round's scorers as plain text: everyone with at least one right answer, best first, up to
+    :data:`SUMMARY_PLAYERS`, then how many more scored. Players with as many right answers share a
+    place (🥈 for all of them), listed by name."""
     head = "🏁 That's the end of the quiz!" if status == FINISHED else "🛑 Quiz stopped."
     if not results:
         return f"{head}\nNobody answered this time. Maybe next time!"
+    scorers = sorted((r for r in results if r.correct > 0),
+                     key=lambda r: (-r.correct, r.display_name.casefold(), r.user_id))
+    if not scorers:
+        return (f"{head}\nNobody got one right this time, but every answer teaches us something. "
+                "Try again! 🦎")
+    ranks = shared_ranks([r.correct for r in scorers])
     lines = [head, "Top scorers:"]
-    for i, r in enumerate(results[:SUMMARY_PLAYERS]):
-        medal = MEDALS[i] if i < len(MEDALS) else f"{i + 1}."
-        lines.append(f"{medal} {r.display_name}: {r.correct} of {total} right")
+    for rank, r in list(zip(ranks, scorers, strict=True))[:SUMMARY_PLAYERS]:
+        lines.append(f"{_place(rank)} {r.display_name}: {r.correct} of {total} right")
+    more = len(scorers) - SUMMARY_PLAYERS
+    if more > 0:
+        lines.append(f"…and {more} more {'player' if more == 1 else 'players'} scored too!")
     lines.append("Well done, everyone! Every answer teaches us something about reptiles. 🦎")
     return "\n".join(lines)
 
 
 def format_leaderboard(rows: list[ScoreRow]) -> str:
-    """A leaderboard as plain text (ranks shared by equal points)."""
+    """A leaderboard as plain text: players with points only, ranks shared by equal points."""
+    rows = [r for r in rows if r.points > 0]
     if not rows:
         return "No scores yet. Start a quiz to get on the leaderboard!"
     lines = ["🏆 Leaderboard"]
     for r in rows:
-        medal = MEDALS[r.rank - 1] if r.rank <= len(MEDALS) else f"{r.rank}."
-        lines.append(f"{medal} {r.display_name}: {r.points} {_plural(r.points, 'point')}")
+        lines.append(f"{_place(r.rank)} {r.display_name}: {r.points} {_plural(r.points, 'point')}")
+    return "\n".join(lines)
+
+
+RESTART_STOPPED_TEXT = "⏹ The quiz was stopped by a restart."
+
+
+def restart_reveal_text(cut: CutQuestion) -> str:
+    """What a question cut by a restart shows where it was posted: the stop, the answer and its
+    explanation (plain text). Its answers were counted at start-up."""
+    lines = [RESTART_STOPPED_TEXT]
+    if cut.answer_text:
+        lines.append(f"✅ The answer is: {cut.answer_text}")
+    if cut.explanation:
+        lines.append(cut.explanation)
     return "\n".join(lines)
 
 
