@@ -3,7 +3,8 @@ deterministic.
 
 Hypothesis: the ``ci`` profile (the default) derandomizes every property test, so each run of the suite
 tries the same examples and a failure is reproducible from the test alone, and keeps no example
-database (``.hypothesis/`` is never read or written, so the result cannot depend on earlier runs).
+database (failing examples of earlier runs are not saved or replayed, so a result cannot depend on what
+ran before; Hypothesis still caches source constants and Unicode tables in ``.hypothesis/``).
 ``HYPOTHESIS_PROFILE=explore`` runs random examples instead, for a local bug hunt; Hypothesis prints
 ``@reproduce_failure`` for anything it finds, which then belongs in the test.
 """
