@@ -34,35 +34,35 @@ from tests.test_discord_quiz import (
 # The Discord quiz module's fixtures, shared by name.
 fake = _dq.fake
 services = _dq.services
-slow_bot = _dq.slow_bot
+bot = _dq.bot  # open period LONG: the test decides when time is up
 alice = _dq.alice
 bob = _dq.bob
 
 
 async def test_score_and_leaderboard_during_an_open_question_show_the_old_score(
-    slow_bot: ReptileBot, fake: FakeDiscord, services: Services, alice: Payloads, bob: Payloads
+    bot: ReptileBot, fake: FakeDiscord, services: Services, alice: Payloads, bob: Payloads
 ) -> None:
     start = quiz_start(alice, questions=3)
-    await dispatch(slow_bot, start)
+    await dispatch(bot, start)
     q1 = public_message(fake, start)
     rq = services.quiz.current(chat())
     assert rq is not None
-    await press(slow_bot, alice, q1, rq.question.correct_index)
-    await press(slow_bot, bob, q1, rq.question.correct_index)
+    await press(bot, alice, q1, rq.question.correct_index)
+    await press(bot, bob, q1, rq.question.correct_index)
 
     score = alice.slash("score")
-    await dispatch(slow_bot, score)
+    await dispatch(bot, score)
     assert "haven't answered" in private_text(fake, score)  # right, but not told before the reveal
     board = bob.slash("leaderboard")
-    await dispatch(slow_bot, board)
+    await dispatch(bot, board)
     assert "No scores yet" in only_callback(fake, board).json["data"]["embeds"][0]["description"]
 
     stop = quiz_stop(alice)  # an early close: now the question counts
-    await dispatch(slow_bot, stop)
+    await dispatch(bot, stop)
     summary = only_callback(fake, stop).json["data"]["embeds"][0]["description"]
     assert "🥇 alice: 1 of 3 right" in summary and "🥇 bob: 1 of 3 right" in summary  # a shared place
     score = bob.slash("score")
-    await dispatch(slow_bot, score)
+    await dispatch(bot, score)
     assert "bob: 1 point (1 of 1 right), number 1 here." in private_text(fake, score)
 
 
