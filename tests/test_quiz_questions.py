@@ -40,7 +40,7 @@ REAL_DB = Path(__file__).resolve().parents[1] / "species.sqlite"
 
 _TYPE_BY_LABEL = {
     "crocodile or alligator": "crocodilian", "crocodilian": "crocodilian", "lizard": "lizard",
-    "snake": "snake", "turtle or tortoise": "turtle",
+    "snake": "snake", "turtle or tortoise": "turtle", "tuatara": "tuatara",
 }
 _DIET_BY_LABEL = {
     "meat-eater": "carnivore", "carnivore (meat-eater)": "carnivore",

@@ -164,9 +164,19 @@ def _good_entry(**changes: Any) -> dict[str, Any]:
         "well_known": False,
         "lists": ["seed"],
         "source_url": "https://example.org/testudo-testa",
+        "iucn_source_url": "https://example.org/testudo-testa/iucn",
+        "continents": ["Europe"],
     }
     entry.update(changes)
     return entry
+
+
+def _snake_entry(**changes: Any) -> dict[str, Any]:
+    return _good_entry(**{
+        "scientific_name": "Naja testa", "common_name": "Test cobra", "genus": "Naja", "family": "Elapidae",
+        "reptile_type": "snake", "venom": "venomous", "venom_source_url": "https://example.org/naja-testa/venom",
+        **changes,
+    })
 
 
 def test_validator_accepts_good_entry() -> None:
@@ -198,6 +208,17 @@ def test_validator_accepts_good_entry() -> None:
         ({"well_known": "yes"}, "well_known"),
         ({"colour_": "green"}, "unknown field"),
         ({"scientific_name": "Testudo"}, "must be 2 words"),
+        ({"continents": None}, "missing required field 'continents'"),
+        ({"continents": ["Atlantis"]}, "continents ['Atlantis']"),
+        ({"continents": []}, "'continents' is empty"),
+        ({"iucn_year": None}, "needs iucn_year"),
+        ({"iucn_source_url": None}, "needs iucn_source_url"),
+        ({"synonyms": ["Test tortoise"]}, "repeats the row's own"),
+        ({"synonyms": ["Testudo old", "testudo old"]}, "'synonyms' has duplicates"),
+        ({"synonyms": "Testudo old"}, "'synonyms' must be an array"),
+        ({"reptile_type": "tuatara"}, "reptile_type 'tuatara' goes with family Sphenodontidae"),
+        ({"who_category": 1, "who_regions": ["Europe"]}, "who_category is for snakes"),
+        ({"who_regions": ["Europe"]}, "who_regions given without who_category"),
     ],
 )
 def test_validator_rejects(changes: dict[str, Any], expected: str) -> None:
@@ -206,6 +227,84 @@ def test_validator_rejects(changes: dict[str, Any], expected: str) -> None:
     with pytest.raises(ValueError, match="problem") as info:
         validate([entry])
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"venom_source_url": None}, "venom_source_url (a clinical or toxinology source) is required"),
+        ({"venom_source_url": "ftp://x"}, "venom_source_url must be an http(s) URL"),
+        ({"who_category": 3, "who_regions": ["Europe"]}, "who_category must be 1 or 2"),
+        ({"who_category": 1}, "missing required field 'who_regions'"),
+        ({"who_category": 1, "who_regions": ["Mars"]}, "who_regions ['Mars']"),
+        ({"who_category": 2, "who_regions": ["Europe"], "venom": "harmless"}, "must be 'venomous'"),
+    ],
+)
+def test_validator_rejects_bad_snake_rows(changes: dict[str, Any], expected: str) -> None:
+    entry = {k: v for k, v in _snake_entry(**changes).items() if v is not None}
+    with pytest.raises(ValueError, match="problem") as info:
+        validate([entry])
+    assert expected in str(info.value)
+
+
+def test_extended_fields_are_stored() -> None:
+    entry = _snake_entry(continents=["Oceania", "Asia"], who_category=1,
+                         who_regions=["Europe", "Asia and Australasia"], synonyms=["Naja vetus", "Old cobra"])
+    validate([entry])
+    row = to_row(entry)
+    assert row["continents"] == "Asia,Oceania"
+    assert row["who_category"] == 1 and row["who_regions"] == "Asia and Australasia,Europe"
+    assert row["synonyms"] == "Naja vetus|Old cobra"
+    assert row["venom_source_url"] == "https://example.org/naja-testa/venom"
+    tuatara = _good_entry(scientific_name="Sphenodon punctatus", common_name="Tuatara", genus="Sphenodon",
+                          family="Sphenodontidae", reptile_type="tuatara", continents=["Oceania"])
+    validate([tuatara])
+    # a venomous lizard needs its venom source too; a harmless one does not
+    lizard = _good_entry(scientific_name="Heloderma testa", genus="Heloderma", family="Helodermatidae",
+                         reptile_type="lizard", venom="venomous")
+    with pytest.raises(ValueError, match="venom_source_url"):
+        validate([lizard])
+    validate([{**lizard, "venom": "harmless"}])
+
+
+def test_validator_rejects_groups_whose_venom_is_not_true_of_a_member() -> None:
+    genus = _snake_entry(scientific_name="Naja", rank="genus", common_name="Test cobras", iucn_category="NE")
+    for key in ("genus", "iucn_year", "iucn_source_url"):
+        del genus[key]
+    member = _snake_entry()
+    validate([genus, member])
+    with pytest.raises(ValueError, match="not true of its group row Naja"):
+        validate([{**genus, "venom": "harmless"}, member])
+    with pytest.raises(ValueError, match="not true of its group row Naja"):
+        validate([genus, {**member, "venom": "harmless"}])
+
+
+def test_validator_rejects_a_synonym_that_is_another_rows_name() -> None:
+    with pytest.raises(ValueError, match="synonym 'Testudo testa' is the name of the row"):
+        validate([_good_entry(), _snake_entry(synonyms=["Testudo testa"])])
+
+
+def _toml(entry: dict[str, Any]) -> str:
+    """One ``[[taxon]]`` table (strings, booleans, integers and arrays of strings only)."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return f'"{v}"' if isinstance(v, str) else str(v)
+    return "[[taxon]]\n" + "".join(f"{k} = {value(v)}\n" for k, v in entry.items()) + "\n"
+
+
+def test_build_accepts_absent_and_empty_files(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.toml").write_text(_toml(_good_entry()) + _toml(_snake_entry()), encoding="utf-8")
+    (src / "b_being_written.toml").write_text("", encoding="utf-8")  # a helper's file, still empty
+    out = tmp_path / "db.sqlite"
+    assert build(src, out) == 2
+    assert [r["scientific_name"] for r in dump_rows(out)] == ["Naja testa", "Testudo testa"]
+    (src / "b_being_written.toml").unlink()  # ... or not there at all
+    assert build(src, out) == 2
 
 
 def test_validator_rejects_missing_field_and_lists_every_problem() -> None:
@@ -224,6 +323,7 @@ def test_validator_rejects_duplicates_and_bad_group_rows() -> None:
         validate([_good_entry(), _good_entry()])
     genus_row = _good_entry(scientific_name="Testudo", rank="genus", iucn_category="NE")
     del genus_row["iucn_year"]
+    del genus_row["iucn_source_url"]
     with pytest.raises(ValueError, match="genus must be omitted"):
         validate([genus_row])
     del genus_row["genus"]

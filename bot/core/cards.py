@@ -51,10 +51,10 @@ def length_text(taxon: Taxon) -> str | None:
 
 def taxon_facts(taxon: Taxon) -> tuple[Fact, ...]:
     """The labelled facts of a taxon, skipping unknown ones (the card stays honest and short)."""
-    type_word = taxon.reptile_type
+    type_word = m.TYPE_NAMES.get(taxon.reptile_type, taxon.reptile_type.capitalize())
     if taxon.is_group:
         type_word += f" ({m.RANK_WORDS.get(taxon.rank, taxon.rank)}: a group of species)"
-    facts = [Fact("Type", type_word.capitalize(), m.TYPE_EMOJI.get(taxon.reptile_type, ""))]
+    facts = [Fact("Type", type_word, m.TYPE_EMOJI.get(taxon.reptile_type, ""))]
     for label, value, emoji in (
         ("Where it lives", taxon.distribution, "🌍"),
         ("Habitat", taxon.habitat, "🏞️"),

@@ -6,7 +6,22 @@ from inference.errors import RejectReason
 
 BOT_NAME = "Reptile Museum"
 
-TYPE_EMOJI: dict[str, str] = {"crocodilian": "🐊", "lizard": "🦎", "snake": "🐍", "turtle": "🐢"}
+#: The five reptile types of the species database (schema.sql ``reptile_type``). The identifier only
+#: ever outputs the first four; the tuatara (order Rhynchocephalia) is known to look-ups and quizzes.
+REPTILE_TYPES: tuple[str, ...] = ("crocodilian", "lizard", "snake", "turtle", "tuatara")
+
+TYPE_EMOJI: dict[str, str] = {
+    "crocodilian": "🐊", "lizard": "🦎", "snake": "🐍", "turtle": "🐢", "tuatara": "🦎",
+}
+
+#: How a card names each type ("Type: ..."); the tuatara's says why it is not a lizard.
+TYPE_NAMES: dict[str, str] = {
+    "crocodilian": "Crocodilian",
+    "lizard": "Lizard",
+    "snake": "Snake",
+    "turtle": "Turtle",
+    "tuatara": "Tuatara (order Rhynchocephalia: not a lizard, the last of a very old group of reptiles)",
+}
 
 #: IUCN Red List categories (IUCN 2012, Red List Categories and Criteria v3.1), plus our "unknown".
 IUCN_NAMES: dict[str, str] = {
@@ -74,6 +89,10 @@ WARN_UNKNOWN_SNAKE = (
 )
 WARN_CROCODILIAN = (
     "Not venomous, but very strong with a dangerous bite. Always watch from far away!"
+)
+#: Big constrictors, snapping turtles and large monitor lizards (see ``cards.strong_bite``).
+WARN_STRONG_BITE = (
+    "Not dangerous with venom, but big and strong with a powerful bite. Always watch from far away!"
 )
 
 

@@ -85,15 +85,20 @@ TYPE_LABELS: dict[Difficulty, dict[str, str]] = {
         "lizard": "Lizard",
         "snake": "Snake",
         "turtle": "Turtle or tortoise",
+        "tuatara": "Tuatara",
     },
     Difficulty.EXPERT: {
         "crocodilian": "Crocodilian",
         "lizard": "Lizard",
         "snake": "Snake",
         "turtle": "Turtle or tortoise",
+        "tuatara": "Tuatara",
     },
 }
-TYPE_WORDS = {"crocodilian": "crocodilian", "lizard": "lizard", "snake": "snake", "turtle": "turtle"}
+TYPE_WORDS = {
+    "crocodilian": "crocodilian", "lizard": "lizard", "snake": "snake", "turtle": "turtle",
+    "tuatara": "tuatara",
+}
 
 DIET_LABELS: dict[Difficulty, dict[str, str]] = {
     Difficulty.KIDS: {
