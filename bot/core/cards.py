@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core import messages as m
+from bot.core.bite import strong_bite
 from bot.core.card import Alternative, CardKind, Fact, FactCard, Severity, Warning
 from bot.core.species import Taxon
 from inference.errors import RejectReason
@@ -81,6 +82,8 @@ def taxon_warning(taxon: Taxon) -> Warning | None:
         return Warning(Severity.CAUTION, m.WARN_UNKNOWN_SNAKE)
     if taxon.reptile_type == "crocodilian":
         return Warning(Severity.CAUTION, m.WARN_CROCODILIAN)
+    if strong_bite(taxon):
+        return Warning(Severity.CAUTION, m.WARN_STRONG_BITE)
     return None
 
 
