@@ -233,6 +233,7 @@ class NameIndex:
         self._taxa = list(taxa)
         groups = [t for t in self._taxa if t.is_group]
         self._group_rows = {g.scientific_name: g for g in groups}
+        self._cache: dict[str, frozenset[str]] = {}
 
     def group_names(self, t: Taxon) -> list[str]:
         """Names of every group ``t`` belongs to: genus/subfamily/family (scientific and, where the
@@ -252,6 +253,9 @@ class NameIndex:
 
     def giveaway_words(self, t: Taxon) -> frozenset[str]:
         """Normalised, singular words that give ``t`` away (length >= 3, minus :data:`STOP_WORDS`)."""
+        cached = self._cache.get(t.scientific_name)
+        if cached is not None:
+            return cached
         texts = [t.common_name, t.scientific_name, *t.synonym_list, *self.group_names(t)]
         out = set()
         for text in texts:
@@ -259,7 +263,8 @@ class NameIndex:
                 s = singular(w)
                 if len(s) >= 3 and w not in STOP_WORDS and s not in STOP_WORDS:
                     out.add(s)
-        return frozenset(out)
+        self._cache[t.scientific_name] = result = frozenset(out)
+        return result
 
     def giveaway_in(self, text: str, t: Taxon) -> str | None:
         """The first word of ``text`` that gives ``t`` away (also as the start of a longer word,
@@ -269,6 +274,7 @@ class NameIndex:
             s = singular(w)
             if s in bad or w in bad:
                 return w
-            if any(len(b) >= 5 and w.startswith(b) for b in bad):
+            # "rattlesnake's" (longer) and "roof" for "roofed" (shorter) point to the same name
+            if any((len(b) >= 5 and w.startswith(b)) or (len(w) >= 4 and b.startswith(w)) for b in bad):
                 return w
         return None
