@@ -27,7 +27,8 @@ SHARED_FACT = re.compile(
 #: Word stems that tell a reptile's type (in a common or scientific name).
 TYPE_STEMS: tuple[str, ...] = (
     "crocod", "alligat", "caiman", "gharial", "gavial", "lizard", "snake", "turtle", "tortois", "terrapin",
-    "python", "cobra", "viper", "adder", "boa", "gecko", "chamel", "chamae", "iguan", "monitor", "skink", "anole",
+    "python", "cobra", "viper", "adder", "boa", "gecko", "chamel", "chamae", "iguan", "monitor", "skink",
+    "anole",
     "dragon", "rattle", "mamba", "krait", "slider", "chelon", "testud", "tuatara", "emys", "serpent",
 )
 
