@@ -45,10 +45,10 @@ REAL = _real_taxa()
 REAL_DB_MAP = {t.scientific_name: t for t in REAL}
 
 
-@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1), difficulty=st.sampled_from(list(Difficulty)))
 def test_property_thousands_of_real_questions_are_fair(seed, difficulty):
-    """300 examples x (7 kinds + a 10-question round) = several thousand questions."""
+    """200 examples x (7 kinds + a 10-question round) = about 3,000 questions."""
     gen = QuestionGenerator(REAL, random.Random(seed))
     questions = [q for kind in GENERATED_KINDS if (q := gen.generate(kind, difficulty)) is not None]
     questions += gen.round(10, difficulty)

@@ -53,7 +53,8 @@ _KNOWN_IUCN = {"LC", "NT", "VU", "EN", "CR"}
 
 def _place_words(text: str) -> set[str]:
     """Place names: runs of capitalised words ("South America", "Sri Lanka"), minus direction words."""
-    ignore = {"Native", "Southern", "Northern", "Eastern", "Western", "Central", "Islands", "Island", "Only"}
+    ignore = {"Native", "Southern", "Northern", "Eastern", "Western", "Central", "Islands", "Island", "Only",
+              "Most", "Much", "Mainly", "All", "Coastal", "Tropical", "Warm"}
     return {w for w in re.findall(r"[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*", text) if w not in ignore}
 
 
@@ -124,7 +125,8 @@ def _name_words(text: str) -> set[str]:
 
 
 def _mentions(text: str, word: str) -> bool:
-    return re.search(r"\b" + re.escape(word.casefold()), text.casefold()) is not None
+    """``word`` as a whole word of ``text``, also as a plural or possessive ("cobras", "gecko's")."""
+    return re.search(r"\b" + re.escape(word.casefold()) + r"(s|es|'s|’s)?\b", text.casefold()) is not None
 
 
 def _pointers(t: Taxon, db: dict[str, Taxon]) -> set[str]:
@@ -149,6 +151,9 @@ def give_aways(q: Question, db: dict[str, Taxon]) -> list[str]:
         fact = subject.fun_fact
         if _GROUP_FACT_RE.search(fact):
             found.append(f"group fact: {fact!r}")
+        mixed = any(db[k].reptile_type != subject.reptile_type for k in q.option_keys)
+        if _TYPE_WORDS_RE.search(fact) and mixed:
+            found.append(f"type word in {fact!r} with options of another type")
         for key in q.option_keys:
             for word in _pointers(db[key], db):
                 if _mentions(fact, word):

@@ -116,7 +116,7 @@ def species_card(taxon: Taxon, members: list[Taxon] | None = None) -> FactCard:
         group_note=_group_note(taxon),
         members=_member_names(members or []),
         # Only a web page is a source a reader can follow; a pack's provenance note stays in the data.
-        source_url=taxon.source_url if taxon.source_url.startswith("https://") else "",
+        source_url=taxon.source_url if taxon.source_url.startswith(("https://", "http://")) else "",
     )
 
 

@@ -2,13 +2,16 @@
 
 Order of the rules (issue 11):
 
-1. an exact common name, scientific name or synonym wins;
-2. an everyday group word ("rattlesnake", "cobras", "gecko"; :data:`bot.core.names.GROUPS`) gives the
-   group's card with its members (taken from the genus/subfamily/family columns);
-3. a fuzzy match (rapidfuzz WRatio >= :data:`ACCEPT_SCORE`) is taken, unless the name contains a
+1. an everyday group word ("rattlesnake", "cobras", "gecko"; :data:`bot.core.names.GROUPS`) gives the
+   group's card with its members (taken from the genus/subfamily/family columns), unless the name is
+   exactly a species' name;
+2. an exact common name, scientific name or synonym;
+3. a name of an amphibian or a dinosaur (and no reptile or danger word) gets a kind "not a reptile"
+   answer, before any fuzzy match ("frog" is not the frog-faced softshell turtle);
+4. a fuzzy match (rapidfuzz WRatio >= :data:`ACCEPT_SCORE`) is taken, unless the name contains a
    dangerous-group word and the match is a harmless animal not named by that word;
-4. otherwise "not found": with the keep-away warning when the name contains a dangerous-group word (and
-   then no harmless suggestions), or a kind "not a reptile" answer for amphibians and dinosaurs.
+5. otherwise "not found": with the keep-away warning when the name contains a dangerous-group word (and
+   then no harmless suggestions).
 """
 
 from __future__ import annotations
@@ -182,15 +185,20 @@ async def resolve(species: SpeciesRepository, query: str) -> LookupResult:
     if not query:
         return LookupResult(query, problem_card(m.SPECIES_USAGE_TEXT))
     exact = _exact(species, query)
-    if exact is not None:
-        members = tuple(await species.members(exact, limit=MAX_MEMBERS)) if exact.is_group else ()
-        return LookupResult(query, species_card(exact, list(members) or None), taxon=exact, members=members)
     group = group_for(query)
-    if group is not None:
+    if group is not None and (exact is None or exact.is_group):  # "Rattlesnakes": Crotalus and Sistrurus
         found = _group_card(species, group, query)
         if found is not None:
             return found
+    if exact is not None:
+        members = tuple(await species.members(exact, limit=MAX_MEMBERS)) if exact.is_group else ()
+        return LookupResult(query, species_card(exact, list(members) or None), taxon=exact, members=members)
     term = danger_term(query)
+    kind = not_reptile_kind(query)
+    if kind is not None and term is None:  # "frog" is not the frog-faced softshell turtle
+        card = FactCard(kind=CardKind.NOT_REPTILE, title="That's not a reptile",
+                        emoji="🐸" if kind[0] == "amphibian" else "🦕", body=m.not_reptile_text(*kind))
+        return LookupResult(query, card, not_reptile=kind[0])
     hits = species.search(query, limit=4)
     if hits and hits[0].score >= ACCEPT_SCORE:
         taxon = hits[0].taxon
@@ -205,11 +213,6 @@ async def resolve(species: SpeciesRepository, query: str) -> LookupResult:
         card = problem_card(body, title="Not found")
         card = _with(card, warning=Warning(Severity.DANGER, m.danger_name_text(term)))
         return LookupResult(query, card, suggestions=tuple(candidates[:3]))
-    kind = not_reptile_kind(query)
-    if kind is not None:
-        card = FactCard(kind=CardKind.NOT_REPTILE, title="That's not a reptile",
-                        emoji="🐸" if kind[0] == "amphibian" else "🦕", body=m.not_reptile_text(*kind))
-        return LookupResult(query, card, not_reptile=kind[0])
     suggestions = tuple(candidates[:3])
     card = problem_card(m.not_found_text(query, [t.common_name for t in suggestions]), title="Not found")
     return LookupResult(query, card, suggestions=suggestions)

@@ -215,7 +215,7 @@ def group_members(all_taxa: Iterable[Taxon], group: Group) -> list[Taxon]:
 #: Words too common to give an animal away ("the common snake", "great", colours are kept).
 STOP_WORDS = frozenset({
     "the", "a", "an", "of", "and", "or", "in", "on", "common", "true", "s", "de", "la", "el", "le",
-    "snake", "snakes", "lizard", "lizards", "turtle", "turtles", "tortoise", "tortoises",
+    "snake", "snakes", "lizard", "lizards", "turtle", "turtles",
 })
 
 

@@ -283,10 +283,7 @@ def _check_entry(entry: dict[str, Any], label: str, list_names: Sequence[str] = 
     problems.extend(_check_string_list(entry, "continents", CONTINENTS, label, required=True))
     problems.extend(_check_extended(entry, label))
 
-    source_url = entry.get("source_url")
-    if isinstance(source_url, str) and not source_url.startswith("https://"):
-        bad(f"source_url must start with https://, got {source_url!r}")
-    for key in ("iucn_source_url", "venom_source_url"):
+    for key in ("source_url", "iucn_source_url", "venom_source_url"):  # old pages are often http only
         url = _text(entry, key)
         if url is not None and not url.startswith(("https://", "http://")):
             bad(f"{key} must be an http(s) URL, got {url!r}")
@@ -356,13 +353,8 @@ def _check_extended(entry: dict[str, Any], label: str) -> list[str]:
 
     problems.extend(_check_string_list(entry, "synonyms", None, label, required=False))
     synonyms = entry.get("synonyms")
-    name = entry.get("scientific_name")
-    if isinstance(synonyms, list) and isinstance(name, str):
-        if any(isinstance(x, str) and SYNONYM_SEPARATOR in x for x in synonyms):
-            bad(f"a synonym may not contain {SYNONYM_SEPARATOR!r}")
-        own = {name.casefold(), str(entry.get("common_name", "")).casefold()}
-        if any(isinstance(x, str) and x.casefold() in own for x in synonyms):
-            bad("a synonym repeats the row's own scientific or common name")
+    if isinstance(synonyms, list) and any(isinstance(x, str) and SYNONYM_SEPARATOR in x for x in synonyms):
+        bad(f"a synonym may not contain {SYNONYM_SEPARATOR!r}")
 
     kind, venom = entry.get("reptile_type"), entry.get("venom")
     needs_source = kind == "snake" or (kind == "lizard" and venom == "venomous")
@@ -441,10 +433,11 @@ def validate(
 
     Rules: required fields present and non-empty; no unknown fields; enumerated values exactly as
     in the CHECK constraints of ``schema.sql``; ``lists`` a non-empty subset of :data:`LIST_NAMES`;
-    ``continents`` a non-empty subset of :data:`CONTINENTS`; ``venom_source_url`` for every snake and
+    ``source_url`` (and the other URLs) http(s); ``continents`` a non-empty subset of
+    :data:`CONTINENTS`; ``venom_source_url`` for every snake and
     venomous lizard; ``iucn_year`` and ``iucn_source_url`` with every assessed category;
     ``who_category`` (1/2) only for venomous snakes and always with ``who_regions``; ``tuatara`` exactly
-    for family Sphenodontidae; ``source_url`` starting with ``https://``; ``genus`` present and
+    for family Sphenodontidae; ``genus`` present and
     equal to the first word of the name for species/subspecies rows and omitted for higher ranks;
     genus/subfamily/family rows have ``iucn_category = "NE"``; ``iucn_year`` only with a real
     assessment; no duplicate ``scientific_name`` (nor a synonym that is another row's name); species
@@ -484,9 +477,10 @@ def validate(
         if not entry_problems:
             valid.append(entry)
     for entry in valid:
+        own = seen.get(entry["scientific_name"].casefold())
         for synonym in entry.get("synonyms", ()):
             owner = seen.get(synonym.casefold())
-            if owner is not None:
+            if owner is not None and owner != own:
                 problems.append(
                     f"{entry['scientific_name']}: synonym {synonym!r} is the name of the row at {owner}"
                 )
@@ -529,6 +523,8 @@ def _check_consistency(entries: Sequence[dict[str, Any]]) -> list[str]:
         if group is None:
             continue
         for key in ("family", "subfamily", "reptile_type"):
+            if key == "subfamily" and _text(group, key) is None:
+                continue  # a genus row that names no subfamily does not contradict its species
             if _text(entry, key) != _text(group, key):
                 problems.append(
                     f"{entry['scientific_name']}: {key} {_text(entry, key)!r} differs from its genus row "
@@ -553,7 +549,8 @@ def to_row(entry: dict[str, Any], list_names: Sequence[str] = LIST_NAMES) -> dic
     row["well_known"] = 1 if entry.get("well_known", False) else 0
     row["lists"] = ",".join(name for name in list_names if name in entry["lists"])
     row["continents"] = ",".join(c for c in CONTINENTS if c in entry.get("continents", ()))
-    row["synonyms"] = SYNONYM_SEPARATOR.join(entry.get("synonyms", ()))
+    own = {entry["scientific_name"].casefold(), entry["common_name"].casefold()}
+    row["synonyms"] = SYNONYM_SEPARATOR.join(s for s in entry.get("synonyms", ()) if s.casefold() not in own)
     row["who_category"] = entry.get("who_category")
     row["who_regions"] = ",".join(r for r in WHO_REGIONS if r in entry.get("who_regions", ()))
     return {key: row[key] for key in COLUMNS}

@@ -48,9 +48,16 @@ def index_for(taxa_by_name: Mapping[str, Taxon]) -> NameIndex:
 
 def fact_problem(fact: str, subject: Taxon, others: Iterable[Taxon], index: NameIndex) -> str | None:
     """Why ``fact`` may not be asked as "whose fun fact?" with ``others`` as the wrong options, or
-    ``None`` when it may."""
+    ``None`` when it may. A type word ("the smallest tortoise", "this snake") is allowed only when every
+    option is of the subject's type: otherwise it tells the answer."""
     if SHARED_FACT.search(fact):
         return "describes a group, not one animal"
+    others = list(others)
+    type_word = type_word_in(fact)
+    if type_word is not None:
+        mixed = next((o for o in others if o.reptile_type != subject.reptile_type), None)
+        if mixed is not None:
+            return f"says {type_word!r}, which tells it from the option {mixed.common_name}"
     word = index.giveaway_in(fact, subject)
     if word is not None:
         return f"contains {word!r}, which points to its animal"
@@ -64,9 +71,10 @@ def fact_problem(fact: str, subject: Taxon, others: Iterable[Taxon], index: Name
 
 
 def type_word_in(text: str) -> str | None:
-    """The first word of ``text`` starting with a :data:`TYPE_STEMS` stem, or ``None``."""
+    """The first word of ``text`` that starts with a :data:`TYPE_STEMS` stem, or holds one of 5 or more
+    letters anywhere ("Malayopython"), or ``None``."""
     for w in normalise(text).split():
-        if any(w.startswith(stem) for stem in TYPE_STEMS):
+        if any(w.startswith(stem) or (len(stem) >= 5 and stem in w) for stem in TYPE_STEMS):
             return w
     return None
 
@@ -76,6 +84,10 @@ def type_prompt_problem(prompt: str, subject: Taxon, index: NameIndex) -> str | 
     word = type_word_in(prompt)
     if word is not None:
         return f"names a type word {word!r}"
+    prompt_words = normalise(prompt).split()
+    for w in normalise(subject.common_name).split():  # "Bothrops jararaca" / Jararaca names it
+        if len(w) >= 4 and any(p.startswith(w) for p in prompt_words):
+            return f"contains {w!r} of its common name"
     without_name = prompt.replace(subject.scientific_name, " ")
     word = index.giveaway_in(without_name, subject)
     if word is not None:
