@@ -139,3 +139,21 @@ def test_species_json_prints_one_object_with_the_issue_keys():
     assert missing["found"] is False and missing["not_reptile"] == "amphibian"
     species_row = json.loads(run_cli("species", "--json", "Naja naja").stdout)
     assert species_row["members"] is None and species_row["rank"] == "species"
+
+
+async def test_the_tuatara_is_its_own_type_in_look_ups_and_quizzes(species):
+    import random
+
+    from bot.core.quiz.questions import Difficulty, QuestionGenerator, verify
+
+    result = await resolve(species, "tuatara")
+    assert result.taxon is not None and result.taxon.reptile_type == "tuatara"
+    assert result.taxon.family == "Sphenodontidae"
+    facts = {f.label: f.value for f in result.card.facts}
+    assert facts["Type"].startswith("Tuatara (order Rhynchocephalia")
+    species_row = next(t for t in species.database_taxa
+                       if t.reptile_type == "tuatara" and t.rank == "species")
+    gen = QuestionGenerator(species.database_taxa, random.Random(0))
+    q = gen._build_type(species_row, Difficulty.EXPERT)
+    assert q is not None and verify(q, gen.by_name)
+    assert q.correct_option == "Tuatara"
