@@ -87,7 +87,7 @@ class LookupResult:
             "found": True,
             "scientific_name": scientific,
             "common_name": common,
-            "rank": t.rank if t is not None else _group_rank(g),
+            "rank": _group_rank(g) if g is not None and (t is None or len(g.taxa) > 1) else t.rank,
             "type": t.reptile_type if t is not None else g.reptile_type,
             "venom": t.venom if t is not None else _group_venom(self.members),
             "iucn_category": t.iucn_category if t is not None else "NE",
