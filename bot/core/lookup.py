@@ -139,10 +139,16 @@ def _group_card(species: SpeciesRepository, group: Group, query: str) -> LookupR
         card = species_card(row, list(members[:MAX_MEMBERS]))
         if group.member_genera or len(group.taxa) > 1:  # the row's own rank is wider or narrower
             card = _with(card, title=group.title)
+        card = _with(card, members=_more(card.members, len(members)))
         return LookupResult(query, card, taxon=row, group=group, members=members)
     if not members:
         return None
     return LookupResult(query, _synthetic_group_card(group, members), group=group, members=members)
+
+
+def _more(names: tuple[str, ...], total: int) -> tuple[str, ...]:
+    """``names`` plus "and N more" when the group has more members than the card lists."""
+    return (*names, f"and {total - len(names)} more") if total > len(names) else names
 
 
 def _with(card: FactCard, **changes: Any) -> FactCard:
@@ -157,7 +163,8 @@ def _synthetic_group_card(group: Group, members: tuple[Taxon, ...]) -> FactCard:
     warning = danger or (warnings[0] if warnings else None)
     if group.dangerous and (warning is None or warning.severity is not Severity.DANGER):
         warning = Warning(Severity.DANGER, m.WARN_VENOMOUS)
-    names = tuple(f"{t.common_name} ({t.scientific_name})" for t in members[:MAX_MEMBERS])
+    listed = tuple(f"{t.common_name} ({t.scientific_name})" for t in members[:MAX_MEMBERS])
+    names = _more(listed, len(members))
     note = f"{group.title} ({group.label}) are a group of related species. These are the ones in the museum."
     return FactCard(
         kind=CardKind.SPECIES,
@@ -179,6 +186,15 @@ def _names_term(t: Taxon, term: str) -> bool:
     return any(term in " ".join(words(x)) for x in texts)
 
 
+async def _taxon_result(species: SpeciesRepository, query: str, taxon: Taxon) -> LookupResult:
+    """The card of one taxon; for a group row with all its members (the card lists the first 25)."""
+    members = tuple(await species.members(taxon, limit=10_000)) if taxon.is_group else ()
+    card = species_card(taxon, list(members[:MAX_MEMBERS]) or None)
+    if len(members) > MAX_MEMBERS:
+        card = _with(card, members=_more(card.members, len(members)))
+    return LookupResult(query, card, taxon=taxon, members=members)
+
+
 async def resolve(species: SpeciesRepository, query: str) -> LookupResult:
     """Look ``query`` up (see the module docstring for the rules). Never raises for bad input."""
     query = " ".join(query.split())
@@ -191,8 +207,7 @@ async def resolve(species: SpeciesRepository, query: str) -> LookupResult:
         if found is not None:
             return found
     if exact is not None:
-        members = tuple(await species.members(exact, limit=MAX_MEMBERS)) if exact.is_group else ()
-        return LookupResult(query, species_card(exact, list(members) or None), taxon=exact, members=members)
+        return await _taxon_result(species, query, exact)
     term = danger_term(query)
     kind = not_reptile_kind(query)
     if kind is not None and term is None:  # "frog" is not the frog-faced softshell turtle
@@ -203,9 +218,7 @@ async def resolve(species: SpeciesRepository, query: str) -> LookupResult:
     if hits and hits[0].score >= ACCEPT_SCORE:
         taxon = hits[0].taxon
         if term is None or taxon.venom != "harmless" or _names_term(taxon, term):
-            members = tuple(await species.members(taxon, limit=MAX_MEMBERS)) if taxon.is_group else ()
-            card = species_card(taxon, list(members) or None)
-            return LookupResult(query, card, taxon=taxon, members=members)
+            return await _taxon_result(species, query, taxon)
     candidates = [h.taxon for h in species.search(query, limit=6, min_score=45.0)]
     if term is not None:  # never harmless suggestions alone for a dangerous name
         candidates = [t for t in candidates if t.venom in ("venomous", "mildly venomous")]
