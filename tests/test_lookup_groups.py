@@ -159,3 +159,16 @@ async def test_the_tuatara_is_its_own_type_in_look_ups_and_quizzes(species):
     q = gen._build_type(species_row, Difficulty.EXPERT)
     assert q is not None and verify(q, gen.by_name)
     assert q.correct_option == "Tuatara"
+
+
+def test_name_index_words():
+    from bot.core.names import danger_term, group_for, not_reptile_kind, singular
+
+    assert singular("cobras") == "cobra" and singular("boas") == "boa" and singular("grass") == "grass"
+    assert danger_term("Gaboon vipers") == "viper"
+    assert danger_term("fer-de-lance") == "fer de lance"
+    assert danger_term("corn snake") is None
+    assert not_reptile_kind("toad-headed agama") is None  # a lizard
+    assert not_reptile_kind("Triceratops") == ("dinosaur", "triceratops")
+    assert group_for("Sea Turtles").title == "Sea turtles"
+    assert group_for("king cobra") is None  # only the whole name is a group word
