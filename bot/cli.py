@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.adapters.text_render import render_text
-from bot.core.lookup import lookup_species
+from bot.core.lookup import resolve
 from bot.logging_setup import setup_logging
 from bot.services import Services, open_services, open_species
 from bot.settings import Settings
@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("species", help="look up a reptile by name")
     sp.add_argument("name", nargs="*", help="common or scientific name (fuzzy)")
     sp.add_argument("--list", action="store_true", help="list every taxon in the database")
+    sp.add_argument("--json", action="store_true",
+                    help="print one JSON object (found, scientific_name, ..., members, warning; "
+                         "or suggestions, warning, not_reptile)")
     sp.add_argument("--pack", type=Path, default=None, metavar="DIR",
                     help="also search this species pack's taxa (overrides REPTILE_PACK)")
     sub.add_parser("train", add_help=False,
@@ -119,7 +122,7 @@ async def _cmd_identify(settings: Settings, photos: list[Path], as_json: bool) -
     return 1 if failed else 0
 
 
-async def _cmd_species(settings: Settings, name: str, list_all: bool) -> int:
+async def _cmd_species(settings: Settings, name: str, list_all: bool, as_json: bool = False) -> int:
     from inference.pack import load_pack_taxa
 
     rows: tuple[dict, ...] = ()
@@ -132,7 +135,11 @@ async def _cmd_species(settings: Settings, name: str, list_all: bool) -> int:
                 where = "\tpack" if species.from_pack(t.scientific_name) else ""
                 print(f"{t.scientific_name}\t{t.common_name}\t{t.rank}\t{t.reptile_type}\t{t.iucn_category}{where}")
             return 0
-        print(render_text(await lookup_species(species, name)))
+        result = await resolve(species, name)
+        if as_json:
+            print(json.dumps(result.to_json(), ensure_ascii=False))
+        else:
+            print(render_text(result.card))
         return 0
     finally:
         await species.close()
@@ -162,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "identify":
             return asyncio.run(_cmd_identify(settings, args.photos, args.json))
         if args.command == "species":
-            return asyncio.run(_cmd_species(settings, " ".join(args.name), args.list))
+            return asyncio.run(_cmd_species(settings, " ".join(args.name), args.list, args.json))
         return asyncio.run(_cmd_run(settings))
     except (FileNotFoundError, PackError) as exc:
         print(f"reptile-museum: {exc}", file=sys.stderr)

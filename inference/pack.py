@@ -64,7 +64,13 @@ TAXON_COLUMNS: tuple[str, ...] = (
     "scientific_name", "common_name", "rank", "genus", "subfamily", "family", "reptile_type",
     "distribution", "habitat", "colour", "diet", "diet_class", "iucn_category", "iucn_year", "venom",
     "adult_length_cm", "fun_fact", "well_known", "lists", "source_url", "iucn_source_url",
+    "continents", "synonyms", "venom_source_url", "who_category", "who_regions",
 )
+#: Columns added to the ``taxa`` table after packs first carried rows (issue 11), with the value an
+#: older ``taxa.json`` row gets for each, so a pack trained before them still loads.
+LATER_COLUMNS: dict[str, Any] = {
+    "continents": "", "synonyms": "", "venom_source_url": None, "who_category": None, "who_regions": "",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +141,7 @@ def read_pack_files(pack_dir: Path | str) -> tuple[dict[str, Any], PackTaxa]:
         return meta, PackTaxa(taxa)
     try:
         data = json.loads(taxa_file.read_text())
-        rows = tuple(dict(r) for r in data["taxa"])
+        rows = tuple({**LATER_COLUMNS, **dict(r)} for r in data["taxa"])
         provenance = tuple(dict(p) for p in data.get("provenance", ()))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise PackError(f"{taxa_file}: unreadable taxon rows ({exc!r})") from exc

@@ -74,7 +74,7 @@ def test_caution_is_orange_and_harmless_animals_are_coloured_by_type() -> None:
         embed = render_embed(reptile(warning=None, reptile_type=kind, alternatives=()))
         assert embed.colour == colour
         assert not embed.description.startswith("⚠️")
-    assert len({c.value for c in TYPE_COLOURS.values()} | {DANGER_COLOUR.value}) == 5
+    assert len({c.value for c in TYPE_COLOURS.values()} | {DANGER_COLOUR.value}) == len(TYPE_COLOURS) + 1 == 6
 
 
 def test_not_reptile_and_problem_cards_are_friendly() -> None:

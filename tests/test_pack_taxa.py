@@ -60,6 +60,7 @@ venom = "harmless"
 fun_fact = "Unlike most geckos, day geckos are awake in the daytime."
 lists = ["pack"]
 source_url = "https://en.wikipedia.org/wiki/Gold_dust_day_gecko"
+continents = ["Africa"]
 
 # The database has reviewed facts for this one: this row must be ignored.
 [[taxon]]
@@ -79,6 +80,8 @@ venom = "venomous"
 fun_fact = "unknown"
 lists = ["pack"]
 source_url = "https://example.org/not-used"
+continents = ["Asia"]
+venom_source_url = "https://example.org/not-used-either"
 """
 
 
@@ -383,7 +386,8 @@ def test_refresh_taxa_rewrites_rows_without_touching_the_model(trained, tmp_path
     PackClassifier(pack, species_db=SPECIES_DB)
     # a row that would change a venom status the venom guard was calibrated on is refused
     bad = tmp_path / "venom.toml"
-    bad.write_text(TAXA_TOML.replace('venom = "harmless"', 'venom = "venomous"'))
+    bad.write_text(TAXA_TOML.replace('venom = "harmless"',
+                                         'venom = "venomous"\nvenom_source_url = "https://example.org/v"'))
     assert export_main(["--refresh-taxa", str(pack), "--taxa", str(bad)]) == 2
     assert "retrain" in capsys.readouterr().err
 

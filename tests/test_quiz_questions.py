@@ -40,7 +40,7 @@ REAL_DB = Path(__file__).resolve().parents[1] / "species.sqlite"
 
 _TYPE_BY_LABEL = {
     "crocodile or alligator": "crocodilian", "crocodilian": "crocodilian", "lizard": "lizard",
-    "snake": "snake", "turtle or tortoise": "turtle",
+    "snake": "snake", "turtle or tortoise": "turtle", "tuatara": "tuatara",
 }
 _DIET_BY_LABEL = {
     "meat-eater": "carnivore", "carnivore (meat-eater)": "carnivore",
@@ -53,7 +53,8 @@ _KNOWN_IUCN = {"LC", "NT", "VU", "EN", "CR"}
 
 def _place_words(text: str) -> set[str]:
     """Place names: runs of capitalised words ("South America", "Sri Lanka"), minus direction words."""
-    ignore = {"Native", "Southern", "Northern", "Eastern", "Western", "Central", "Islands", "Island", "Only"}
+    ignore = {"Native", "Southern", "Northern", "Eastern", "Western", "Central", "Islands", "Island", "Only",
+              "Most", "Much", "Mainly", "All", "Coastal", "Tropical", "Warm"}
     return {w for w in re.findall(r"[A-Z][\w'-]+(?:\s+[A-Z][\w'-]+)*", text) if w not in ignore}
 
 
@@ -102,6 +103,72 @@ def independent_right_options(q: Question, db: dict[str, Taxon], by_common: dict
     raise AssertionError(f"unexpected kind {kind}")
 
 
+# -- independent give-away oracle (issues 11 and 15) ---------------------------------------------------
+
+_TYPE_WORDS_RE = re.compile(
+    r"crocodil|crocodyl|alligator|caiman|gharial|gavial|lizard|snake|serpent|turtle|tortoise|terrapin|"
+    r"python|cobra|viper|gecko|chamel|chamae|iguana|tuatara", re.IGNORECASE)
+_GROUP_FACT_RE = re.compile(r"\b(like|as with|unlike) (all|other|most|many)\b|\ball [a-z]+s (are|can|have)\b",
+                            re.IGNORECASE)
+_GROUP_WORDS = {  # everyday group words a fact may use for a genus/family (hand-written for the oracle)
+    "Viperidae": ["viper"], "Crotalinae": ["pit viper", "viper"], "Crotalus": ["rattlesnake", "rattler"],
+    "Naja": ["cobra"], "Elapidae": ["elapid"], "Pythonidae": ["python"], "Boidae": ["boa"],
+    "Chamaeleonidae": ["chameleon"], "Gekkonidae": ["gecko"], "Eublepharidae": ["gecko"],
+    "Varanus": ["monitor"], "Cheloniidae": ["sea turtle"], "Testudinidae": ["tortoise"],
+    "Dendroaspis": ["mamba"], "Bungarus": ["krait"], "Iguanidae": ["iguana"], "Scincidae": ["skink"],
+}
+
+
+def _name_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z]+", text.casefold()) if len(w) >= 4
+            and w not in {"snake", "snakes", "lizard", "lizards", "turtle", "turtles", "common", "tortoise"}}
+
+
+def _mentions(text: str, word: str) -> bool:
+    """``word`` as a whole word of ``text``, also as a plural or possessive ("cobras", "gecko's")."""
+    return re.search(r"\b" + re.escape(word.casefold()) + r"(s|es|'s|’s)?\b", text.casefold()) is not None
+
+
+def _pointers(t: Taxon, db: dict[str, Taxon]) -> set[str]:
+    """Words that point to ``t``: its common name, genus, groups (and their rows' names), synonyms."""
+    out = _name_words(t.common_name) | _name_words(t.genus or "") | set()
+    for group in (t.genus, t.subfamily, t.family):
+        if group:
+            out |= {group.casefold()} | set(_GROUP_WORDS.get(group, []))
+            row = db.get(group)
+            if row is not None:
+                out |= _name_words(row.common_name)
+    for syn in (t.synonyms or "").split("|"):
+        out |= _name_words(syn)
+    return out
+
+
+def give_aways(q: Question, db: dict[str, Taxon]) -> list[str]:
+    """What in ``q``'s text gives the answer away or makes a second option right (empty = fair)."""
+    subject = db[q.scientific_name]
+    found: list[str] = []
+    if q.kind == QuestionKind.FUN_FACT:
+        fact = subject.fun_fact
+        if _GROUP_FACT_RE.search(fact):
+            found.append(f"group fact: {fact!r}")
+        mixed = any(db[k].reptile_type != subject.reptile_type for k in q.option_keys)
+        if _TYPE_WORDS_RE.search(fact) and mixed:
+            found.append(f"type word in {fact!r} with options of another type")
+        for key in q.option_keys:
+            for word in _pointers(db[key], db):
+                if _mentions(fact, word):
+                    found.append(f"fact mentions {word!r}, which points to {db[key].common_name}")
+    if q.kind == QuestionKind.TYPE:
+        if _TYPE_WORDS_RE.search(q.prompt):
+            found.append(f"type word in {q.prompt!r}")
+        if subject.common_name.casefold() in q.prompt.casefold():
+            found.append(f"names the animal: {q.prompt!r}")
+        for word in _name_words(subject.common_name):
+            if _mentions(q.prompt.replace(subject.scientific_name, ""), word):
+                found.append(f"common-name word {word!r} in {q.prompt!r}")
+    return found
+
+
 def check_question(q: Question, db: dict[str, Taxon], hand_areas: bool) -> None:
     """All the rules of issue 4 for one question."""
     by_common = {t.common_name: t for t in db.values()}
@@ -111,7 +178,10 @@ def check_question(q: Question, db: dict[str, Taxon], hand_areas: bool) -> None:
     assert len({o.casefold() for o in q.options}) == len(q.options)
     assert len(q.explanation) <= MAX_EXPLANATION_CHARS and q.explanation.count("\n") <= 2
     assert "unknown" not in q.explanation.casefold()
-    assert q.correct_option in q.explanation or db[q.scientific_name].common_name in q.explanation
+    explained = q.explanation.casefold()
+    common = db[q.scientific_name].common_name.casefold()
+    assert q.correct_option.casefold() in explained or common in explained
+    assert not give_aways(q, db), give_aways(q, db)
     if q.difficulty == Difficulty.KIDS and q.kind != QuestionKind.PHOTO:  # a photo shows what it shows
         assert db[q.scientific_name].well_known
     assert verify(q, db), q

@@ -239,6 +239,11 @@ def minimal_row(
         "lists": "pack",
         "source_url": note,
         "iucn_source_url": None,
+        "continents": "",
+        "synonyms": "",
+        "venom_source_url": None,
+        "who_category": None,
+        "who_regions": "",
     }
     return {k: row[k] for k in TAXON_COLUMNS}
 

@@ -59,10 +59,10 @@ class FactCard:
     Attributes:
         kind: what the card answers.
         title: headline without emoji, e.g. ``"Garter snakes"`` or ``"That's not a reptile"``.
-        emoji: type emoji (🐊 🦎 🐍 🐢) or a mood emoji for other cards.
+        emoji: type emoji (🐊 🦎 🐍 🐢; 🦎 for the tuatara too) or a mood emoji for other cards.
         scientific_name: scientific name for reptile and species cards, else ``""``.
         rank: taxonomic rank of ``scientific_name`` (``"species"``, ``"genus"``...), else ``""``.
-        reptile_type: crocodilian, lizard, snake or turtle, else ``""``.
+        reptile_type: crocodilian, lizard, snake, turtle or tuatara, else ``""``.
         confidence_text: the model's confidence in words, e.g. ``"I'm pretty sure this is a..."``.
         warning: safety warning, shown first; ``None`` when the animal is harmless.
         facts: labelled facts in display order.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core import messages as m
+from bot.core.bite import strong_bite
 from bot.core.card import Alternative, CardKind, Fact, FactCard, Severity, Warning
 from bot.core.species import Taxon
 from bot.core.venom import VenomWarning
@@ -52,10 +53,10 @@ def length_text(taxon: Taxon) -> str | None:
 
 def taxon_facts(taxon: Taxon) -> tuple[Fact, ...]:
     """The labelled facts of a taxon, skipping unknown ones (the card stays honest and short)."""
-    type_word = taxon.reptile_type
+    type_word = m.TYPE_NAMES.get(taxon.reptile_type, taxon.reptile_type.capitalize())
     if taxon.is_group:
         type_word += f" ({m.RANK_WORDS.get(taxon.rank, taxon.rank)}: a group of species)"
-    facts = [Fact("Type", type_word.capitalize(), m.TYPE_EMOJI.get(taxon.reptile_type, ""))]
+    facts = [Fact("Type", type_word, m.TYPE_EMOJI.get(taxon.reptile_type, ""))]
     for label, value, emoji in (
         ("Where it lives", taxon.distribution, "🌍"),
         ("Habitat", taxon.habitat, "🏞️"),
@@ -82,6 +83,8 @@ def taxon_warning(taxon: Taxon) -> Warning | None:
         return Warning(Severity.CAUTION, m.WARN_UNKNOWN_SNAKE)
     if taxon.reptile_type == "crocodilian":
         return Warning(Severity.CAUTION, m.WARN_CROCODILIAN)
+    if strong_bite(taxon):
+        return Warning(Severity.CAUTION, m.WARN_STRONG_BITE)
     return None
 
 
@@ -114,7 +117,7 @@ def species_card(taxon: Taxon, members: list[Taxon] | None = None) -> FactCard:
         group_note=_group_note(taxon),
         members=_member_names(members or []),
         # Only a web page is a source a reader can follow; a pack's provenance note stays in the data.
-        source_url=taxon.source_url if taxon.source_url.startswith("https://") else "",
+        source_url=taxon.source_url if taxon.source_url.startswith(("https://", "http://")) else "",
     )
 
 

@@ -6,7 +6,22 @@ from inference.errors import RejectReason
 
 BOT_NAME = "Reptile Museum"
 
-TYPE_EMOJI: dict[str, str] = {"crocodilian": "🐊", "lizard": "🦎", "snake": "🐍", "turtle": "🐢"}
+#: The five reptile types of the species database (schema.sql ``reptile_type``). The identifier only
+#: ever outputs the first four; the tuatara (order Rhynchocephalia) is known to look-ups and quizzes.
+REPTILE_TYPES: tuple[str, ...] = ("crocodilian", "lizard", "snake", "turtle", "tuatara")
+
+TYPE_EMOJI: dict[str, str] = {
+    "crocodilian": "🐊", "lizard": "🦎", "snake": "🐍", "turtle": "🐢", "tuatara": "🦎",
+}
+
+#: How a card names each type ("Type: ..."); the tuatara's says why it is not a lizard.
+TYPE_NAMES: dict[str, str] = {
+    "crocodilian": "Crocodilian",
+    "lizard": "Lizard",
+    "snake": "Snake",
+    "turtle": "Turtle",
+    "tuatara": "Tuatara (order Rhynchocephalia: not a lizard, the last of a very old group of reptiles)",
+}
 
 #: IUCN Red List categories (IUCN 2012, Red List Categories and Criteria v3.1), plus our "unknown".
 IUCN_NAMES: dict[str, str] = {
@@ -88,6 +103,10 @@ VENOM_NOT_CLEARED = "Can't be sure from a photo: treat it as venomous"
 WARN_CROCODILIAN = (
     "Not venomous, but very strong with a dangerous bite. Always watch from far away!"
 )
+#: Big constrictors, snapping turtles and large monitor lizards (see ``cards.strong_bite``).
+WARN_STRONG_BITE = (
+    "Not dangerous with venom, but big and strong with a powerful bite. Always watch from far away!"
+)
 
 
 def warn_lookalike(common_name: str) -> str:
@@ -158,3 +177,38 @@ def rate_limited_text(retry_after_s: float) -> str:
 
 
 FORGOTTEN_TEXT = "Done! I've forgotten your quiz scores and answers. 🧹"
+
+#: /species answers for names that are not reptiles (issue 11: a kind answer that says why).
+NOT_REPTILE_LOOKUP: dict[str, str] = {
+    "amphibian": (
+        "{animals} are amphibians, not reptiles! Amphibians (frogs, toads, newts, salamanders, axolotls and "
+        "caecilians) have smooth, damp skin without scales, and most start life in water as tadpoles or "
+        "larvae. Reptiles have dry, scaly skin, and their eggs have a shell or their babies are born live."
+    ),
+    "dinosaur": (
+        "Dinosaurs were reptiles, but all of them except the birds died out about 66 million years ago, so "
+        "there are no dinosaurs among the reptiles living today. I know the living reptiles: the "
+        "crocodilians are the dinosaurs' closest living relatives after the birds."
+    ),
+}
+WARN_DANGEROUS_NAME = (
+    "“{term}” is the name of a dangerous venomous animal. If you see one, do not touch it: keep well away "
+    "and tell an adult straight away."
+)
+
+
+def not_reptile_text(kind: str, term: str = "") -> str:
+    """Kind answer for a /species name that is an amphibian or a dinosaur.
+
+    Args:
+        kind: ``"amphibian"`` or ``"dinosaur"`` (:data:`NOT_REPTILE_LOOKUP`).
+        term: the animal word found, e.g. ``"axolotl"`` (-> "Axolotls are amphibians ...").
+    """
+    word = (term or "amphibian").strip()
+    animals = word if word.endswith("s") else word + ("es" if word.endswith(("sh", "ch", "x")) else "s")
+    return NOT_REPTILE_LOOKUP[kind].format(animals=animals[:1].upper() + animals[1:])
+
+
+def danger_name_text(term: str) -> str:
+    """Keep-away warning for an unknown name that names a dangerous group (e.g. "mamba")."""
+    return WARN_DANGEROUS_NAME.format(term=term)

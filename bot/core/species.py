@@ -53,6 +53,21 @@ class Taxon:
     lists: str
     source_url: str
     iucn_source_url: str | None
+    continents: str = ""
+    synonyms: str = ""
+    venom_source_url: str | None = None
+    who_category: int | None = None
+    who_regions: str = ""
+
+    @property
+    def synonym_list(self) -> tuple[str, ...]:
+        """Older scientific names and other common names (``synonyms`` is ``|``-separated)."""
+        return tuple(s for s in self.synonyms.split("|") if s.strip()) if self.synonyms else ()
+
+    @property
+    def continent_list(self) -> tuple[str, ...]:
+        """Continents it lives on (Africa, Asia, Europe, North America, South America, Oceania, Oceans)."""
+        return tuple(c for c in self.continents.split(",") if c) if self.continents else ()
 
     @property
     def is_group(self) -> bool:
@@ -141,7 +156,7 @@ class SpeciesRepository:
         self._choices: list[str] = []
         self._choice_taxa: list[Taxon] = []
         for t in self._taxa:
-            for name in (t.common_name, t.scientific_name):
+            for name in (t.common_name, t.scientific_name, *t.synonym_list):
                 self._choices.append(_normalise(name))
                 self._choice_taxa.append(t)
 
@@ -226,7 +241,8 @@ class SpeciesRepository:
         return sorted(found + extra, key=lambda t: t.common_name.casefold())[:limit]
 
     def search(self, query: str, limit: int = 5, min_score: float = 60.0) -> list[SearchHit]:
-        """Fuzzy search on common and scientific names (rapidfuzz WRatio, case- and accent-insensitive).
+        """Fuzzy search on common and scientific names and synonyms (rapidfuzz WRatio, case- and
+        accent-insensitive).
 
         An exact name match (ignoring case) always comes first with score 100. Returns at most ``limit``
         distinct taxa with score >= ``min_score``, best first; an empty or blank query returns ``[]``.

@@ -67,6 +67,11 @@ COLUMNS: tuple[str, ...] = (
     "lists",
     "source_url",
     "iucn_source_url",
+    "continents",
+    "synonyms",
+    "venom_source_url",
+    "who_category",
+    "who_regions",
 )
 
 #: Text fields every entry must have (non-empty strings).
@@ -87,13 +92,30 @@ REQUIRED_TEXT: tuple[str, ...] = (
     "source_url",
 )
 #: Optional text fields; an omitted field or ``""`` is stored as NULL.
-OPTIONAL_TEXT: tuple[str, ...] = ("genus", "subfamily", "iucn_source_url")
-#: Every key an entry may have (``lists`` is a TOML array, ``well_known`` a boolean,
-#: ``iucn_year`` an integer, ``adult_length_cm`` a number).
+OPTIONAL_TEXT: tuple[str, ...] = ("genus", "subfamily", "iucn_source_url", "venom_source_url")
+#: Every key an entry may have (``lists``, ``continents``, ``who_regions`` and ``synonyms`` are TOML
+#: arrays of strings, ``well_known`` a boolean, ``iucn_year`` and ``who_category`` integers,
+#: ``adult_length_cm`` a number).
 ALLOWED_KEYS: frozenset[str] = frozenset(COLUMNS)
 
 #: Origins an entry may be listed in, in the canonical order used in the ``lists`` column.
-LIST_NAMES: tuple[str, ...] = ("seed", "imagenet", "philippine", "photos")
+LIST_NAMES: tuple[str, ...] = (
+    "seed", "imagenet", "philippine", "photos", "who", "dangerous", "pet", "famous", "crocodilian",
+)
+#: Continents, in the canonical order of the ``continents`` column. Oceania = Australia, New Guinea,
+#: New Zealand and the Pacific islands; Oceans = the open sea (sea snakes, sea turtles).
+CONTINENTS: tuple[str, ...] = (
+    "Africa", "Asia", "Europe", "North America", "South America", "Oceania", "Oceans",
+)
+#: Regions of the annex of the WHO snake-antivenom guidelines (WHO Technical Report Series 1004,
+#: Annex 5, 2017: https://www.who.int/publications/m/item/snake-antivenom-immunoglobulins-annex-5-trs-no-1004).
+WHO_REGIONS: tuple[str, ...] = ("Africa and the Middle East", "Asia and Australasia", "Americas", "Europe")
+#: WHO categories: 1 = highest medical importance, 2 = secondary medical importance.
+WHO_CATEGORIES: tuple[int, ...] = (1, 2)
+#: Separator of the ``synonyms`` column (names never contain it).
+SYNONYM_SEPARATOR = "|"
+#: The tuatara type belongs to this family alone (order Rhynchocephalia, genus Sphenodon).
+TUATARA_FAMILY = "Sphenodontidae"
 #: Origins a species pack's own rows may also have (``python -m training.train --taxa FILE.toml``):
 #: ``pack`` = the taxon came with a species pack, not with ``data/species``.
 PACK_LIST_NAMES: tuple[str, ...] = (*LIST_NAMES, "pack")
@@ -257,27 +279,15 @@ def _check_entry(entry: dict[str, Any], label: str, list_names: Sequence[str] = 
         if isinstance(value, str) and value not in allowed:
             bad(f"{key} {value!r} is not one of {', '.join(allowed)}")
 
-    lists = entry.get("lists")
-    if lists is None:
-        bad("missing required field 'lists'")
-    elif not isinstance(lists, list) or not all(isinstance(x, str) for x in lists):
-        bad("'lists' must be an array of strings")
-    elif not lists:
-        bad("'lists' is empty")
-    else:
-        wrong = [x for x in lists if x not in list_names]
-        if wrong:
-            bad(f"lists {wrong} not in {{{', '.join(list_names)}}}")
-        if len(set(lists)) != len(lists):
-            bad("'lists' has duplicates")
+    problems.extend(_check_string_list(entry, "lists", list_names, label, required=True))
+    problems.extend(_check_string_list(entry, "continents", CONTINENTS, label, required=True))
+    problems.extend(_check_extended(entry, label))
 
-    source_url = entry.get("source_url")
-    if isinstance(source_url, str) and not source_url.startswith("https://"):
-        bad(f"source_url must start with https://, got {source_url!r}")
-    iucn_url = _text(entry, "iucn_source_url")
-    if iucn_url is not None and not iucn_url.startswith(("https://", "http://")):
-        bad(f"iucn_source_url must be an http(s) URL, got {iucn_url!r}")
-    for key in ("source_url", "iucn_source_url"):
+    for key in ("source_url", "iucn_source_url", "venom_source_url"):  # old pages are often http only
+        url = _text(entry, key)
+        if url is not None and not url.startswith(("https://", "http://")):
+            bad(f"{key} must be an http(s) URL, got {url!r}")
+    for key in ("source_url", "iucn_source_url", "venom_source_url"):
         value = entry.get(key)
         if isinstance(value, str) and any(c.isspace() for c in value):
             bad(f"{key} contains whitespace")
@@ -292,6 +302,11 @@ def _check_entry(entry: dict[str, Any], label: str, list_names: Sequence[str] = 
             bad(f"iucn_year {year} outside {MIN_IUCN_YEAR}-{this_year}")
         if category in ALLOWED_VALUES["iucn_category"] and category not in ASSESSED_CATEGORIES:
             bad(f"iucn_year given but iucn_category is {category!r} (no assessment)")
+    if category in ASSESSED_CATEGORIES:
+        if year is None:
+            bad(f"iucn_category {category!r} needs iucn_year (the assessment year), or write \"unknown\"")
+        if _text(entry, "iucn_source_url") is None:
+            bad(f"iucn_category {category!r} needs iucn_source_url (the page it was read on)")
 
     length = entry.get("adult_length_cm")
     if length is not None and (not _is_number(length) or not 0 < length < 2000):
@@ -302,6 +317,67 @@ def _check_entry(entry: dict[str, Any], label: str, list_names: Sequence[str] = 
         bad(f"well_known must be true or false, got {well_known!r}")
 
     problems.extend(_check_rank(entry, label))
+    return problems
+
+
+def _check_string_list(
+    entry: dict[str, Any], key: str, allowed: Sequence[str] | None, label: str, *, required: bool
+) -> list[str]:
+    """Problems of an array-of-strings field: presence, type, emptiness, duplicates and (when
+    ``allowed`` is given) values."""
+    value = entry.get(key)
+    if value is None:
+        return [f"{label}: missing required field '{key}'"] if required else []
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        return [f"{label}: '{key}' must be an array of strings"]
+    problems: list[str] = []
+    if not value and required:
+        problems.append(f"{label}: '{key}' is empty")
+    if allowed is not None:
+        wrong = [x for x in value if x not in allowed]
+        if wrong:
+            problems.append(f"{label}: {key} {wrong} not in {{{', '.join(allowed)}}}")
+    if any(not x.strip() or x != x.strip() for x in value):
+        problems.append(f"{label}: '{key}' has an empty value or one with leading/trailing whitespace")
+    if len({x.casefold() for x in value}) != len(value):
+        problems.append(f"{label}: '{key}' has duplicates")
+    return problems
+
+
+def _check_extended(entry: dict[str, Any], label: str) -> list[str]:
+    """Rules of the extended format (issue 11): synonyms, venom source, WHO listing, tuatara."""
+    problems: list[str] = []
+
+    def bad(msg: str) -> None:
+        problems.append(f"{label}: {msg}")
+
+    problems.extend(_check_string_list(entry, "synonyms", None, label, required=False))
+    synonyms = entry.get("synonyms")
+    if isinstance(synonyms, list) and any(isinstance(x, str) and SYNONYM_SEPARATOR in x for x in synonyms):
+        bad(f"a synonym may not contain {SYNONYM_SEPARATOR!r}")
+
+    kind, venom = entry.get("reptile_type"), entry.get("venom")
+    needs_source = kind == "snake" or (kind == "lizard" and venom == "venomous")
+    if needs_source and _text(entry, "venom_source_url") is None:
+        bad("venom_source_url (a clinical or toxinology source) is required for every snake and "
+            "venomous lizard")
+
+    category = entry.get("who_category")
+    if category is not None:
+        if not _is_int(category) or category not in WHO_CATEGORIES:
+            bad(f"who_category must be 1 or 2, got {category!r}")
+        if kind != "snake":
+            bad("who_category is for snakes (the WHO snake-antivenom guidelines)")
+        if venom != "venomous":
+            bad(f"a WHO-listed snake must be 'venomous', got {venom!r}")
+        problems.extend(_check_string_list(entry, "who_regions", WHO_REGIONS, label, required=True))
+    elif entry.get("who_regions"):
+        bad("who_regions given without who_category")
+
+    family = entry.get("family")
+    if (kind == "tuatara") != (family == TUATARA_FAMILY) and isinstance(family, str):
+        bad(f"reptile_type 'tuatara' goes with family {TUATARA_FAMILY} (order Rhynchocephalia) "
+            "and only with it")
     return problems
 
 
@@ -356,12 +432,17 @@ def validate(
     """Check the source entries strictly; raise one ``ValueError`` that lists every problem.
 
     Rules: required fields present and non-empty; no unknown fields; enumerated values exactly as
-    in the CHECK constraints of ``schema.sql``; ``lists`` a non-empty subset of
-    ``seed, imagenet, philippine, photos``; ``source_url`` starting with ``https://``; ``genus`` present and
+    in the CHECK constraints of ``schema.sql``; ``lists`` a non-empty subset of :data:`LIST_NAMES`;
+    ``source_url`` (and the other URLs) http(s); ``continents`` a non-empty subset of
+    :data:`CONTINENTS`; ``venom_source_url`` for every snake and
+    venomous lizard; ``iucn_year`` and ``iucn_source_url`` with every assessed category;
+    ``who_category`` (1/2) only for venomous snakes and always with ``who_regions``; ``tuatara`` exactly
+    for family Sphenodontidae; ``genus`` present and
     equal to the first word of the name for species/subspecies rows and omitted for higher ranks;
     genus/subfamily/family rows have ``iucn_category = "NE"``; ``iucn_year`` only with a real
-    assessment; no duplicate ``scientific_name``; species rows agree with their genus row (family,
-    subfamily, reptile type) when one exists.
+    assessment; no duplicate ``scientific_name`` (nor a synonym that is another row's name); species
+    rows agree with their genus row (family, subfamily, reptile type) when one exists; a group row's
+    venom holds for every member.
 
     Args:
         entries: the entries as returned by :func:`load_source`.
@@ -395,6 +476,14 @@ def validate(
                 seen[key] = where
         if not entry_problems:
             valid.append(entry)
+    for entry in valid:
+        own = seen.get(entry["scientific_name"].casefold())
+        for synonym in entry.get("synonyms", ()):
+            owner = seen.get(synonym.casefold())
+            if owner is not None and owner != own:
+                problems.append(
+                    f"{entry['scientific_name']}: synonym {synonym!r} is the name of the row at {owner}"
+                )
     problems.extend(_check_consistency(valid))
     if problems:
         raise ValueError(
@@ -402,9 +491,30 @@ def validate(
         )
 
 
+#: Venom statuses from most to least dangerous; a group row may not claim less than any member has.
+_VENOM_ORDER = ("venomous", "mildly venomous", "harmless")
+
+
 def _check_consistency(entries: Sequence[dict[str, Any]]) -> list[str]:
-    """Species/subspecies rows must agree with the genus row of their genus, when there is one."""
+    """Species/subspecies rows must agree with the genus row of their genus, when there is one; a
+    group row's venom must be true of every member (no "harmless" group with a venomous member, no
+    "venomous" group with a harmless member)."""
     problems: list[str] = []
+    for group in entries:
+        if group["rank"] not in GROUP_RANKS or group["venom"] not in _VENOM_ORDER:
+            continue
+        column = {"genus": "genus", "subfamily": "subfamily", "family": "family"}[group["rank"]]
+        for member in entries:
+            if member is group or _text(member, column) != group["scientific_name"]:
+                continue
+            if member["venom"] in _VENOM_ORDER and member["venom"] != group["venom"]:
+                worse = _VENOM_ORDER.index(member["venom"]) < _VENOM_ORDER.index(group["venom"])
+                if worse or group["venom"] == "venomous":
+                    problems.append(
+                        f"{member['scientific_name']}: venom {member['venom']!r} is not true of its group "
+                        f"row {group['scientific_name']} ({group['venom']!r}); a group's venom must hold "
+                        "for every member"
+                    )
     genera = {e["scientific_name"]: e for e in entries if e["rank"] == "genus"}
     for entry in entries:
         if entry["rank"] not in ("species", "subspecies"):
@@ -413,6 +523,8 @@ def _check_consistency(entries: Sequence[dict[str, Any]]) -> list[str]:
         if group is None:
             continue
         for key in ("family", "subfamily", "reptile_type"):
+            if key == "subfamily" and _text(group, key) is None:
+                continue  # a genus row that names no subfamily does not contradict its species
             if _text(entry, key) != _text(group, key):
                 problems.append(
                     f"{entry['scientific_name']}: {key} {_text(entry, key)!r} differs from its genus row "
@@ -425,8 +537,9 @@ def to_row(entry: dict[str, Any], list_names: Sequence[str] = LIST_NAMES) -> dic
     """Convert one validated entry to its ``taxa`` row (a dict keyed by :data:`COLUMNS`).
 
     Omitted/empty optional text becomes ``None``; ``lists`` becomes a comma-separated string in
-    ``list_names`` order (default :data:`LIST_NAMES`); ``well_known`` becomes 0/1; ``adult_length_cm``
-    a float.
+    ``list_names`` order (default :data:`LIST_NAMES`), ``continents`` and ``who_regions`` likewise in
+    :data:`CONTINENTS` / :data:`WHO_REGIONS` order, ``synonyms`` a ``|``-separated string in source
+    order; ``well_known`` becomes 0/1; ``adult_length_cm`` a float.
     """
     length = entry.get("adult_length_cm")
     row: dict[str, Any] = {key: entry[key] for key in REQUIRED_TEXT}
@@ -435,6 +548,11 @@ def to_row(entry: dict[str, Any], list_names: Sequence[str] = LIST_NAMES) -> dic
     row["adult_length_cm"] = None if length is None else float(length)
     row["well_known"] = 1 if entry.get("well_known", False) else 0
     row["lists"] = ",".join(name for name in list_names if name in entry["lists"])
+    row["continents"] = ",".join(c for c in CONTINENTS if c in entry.get("continents", ()))
+    own = {entry["scientific_name"].casefold(), entry["common_name"].casefold()}
+    row["synonyms"] = SYNONYM_SEPARATOR.join(s for s in entry.get("synonyms", ()) if s.casefold() not in own)
+    row["who_category"] = entry.get("who_category")
+    row["who_regions"] = ",".join(r for r in WHO_REGIONS if r in entry.get("who_regions", ()))
     return {key: row[key] for key in COLUMNS}
 
 

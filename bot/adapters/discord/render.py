@@ -33,6 +33,7 @@ TYPE_COLOURS: dict[str, discord.Colour] = {
     "lizard": discord.Colour(0x7CB342),       # leaf green
     "snake": discord.Colour(0x8D6E63),        # earth brown
     "turtle": discord.Colour(0x00897B),       # sea teal
+    "tuatara": discord.Colour(0x6D4C41),      # dark olive brown
 }
 NOT_REPTILE_COLOUR = discord.Colour(0x5865F2)  # Discord blurple: friendly, not an error
 PROBLEM_COLOUR = discord.Colour(0x99AAB5)      # soft grey

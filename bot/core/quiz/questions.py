@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bot.core.messages import IUCN_NAMES
+from bot.core.names import NameIndex
+from bot.core.quiz.fairness import fact_problem, index_for, type_prompt_problem
 from bot.core.quiz.regions import definitely_disjoint, regions_of
 from bot.core.species import Taxon
 
@@ -85,15 +87,20 @@ TYPE_LABELS: dict[Difficulty, dict[str, str]] = {
         "lizard": "Lizard",
         "snake": "Snake",
         "turtle": "Turtle or tortoise",
+        "tuatara": "Tuatara",
     },
     Difficulty.EXPERT: {
         "crocodilian": "Crocodilian",
         "lizard": "Lizard",
         "snake": "Snake",
         "turtle": "Turtle or tortoise",
+        "tuatara": "Tuatara",
     },
 }
-TYPE_WORDS = {"crocodilian": "crocodilian", "lizard": "lizard", "snake": "snake", "turtle": "turtle"}
+TYPE_WORDS = {
+    "crocodilian": "crocodilian", "lizard": "lizard", "snake": "snake", "turtle": "turtle",
+    "tuatara": "tuatara",
+}
 
 DIET_LABELS: dict[Difficulty, dict[str, str]] = {
     Difficulty.KIDS: {
@@ -124,11 +131,6 @@ IUCN_DISTRACTORS: dict[tuple[str, Difficulty], frozenset[str]] = {
 #: Venom questions are about snakes and lizards only (a "harmless" crocodile would be a bad lesson).
 VENOM_TYPES = frozenset({"snake", "lizard"})
 
-#: Words in a common name that give away the answer to a "which type" question.
-_TYPE_GIVEAWAYS = (
-    "crocodile", "alligator", "caiman", "gharial", "gavial", "lizard", "snake", "turtle",
-    "tortoise", "terrapin",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +285,8 @@ def _v_type(q: Question, s: Taxon, _db: Mapping[str, Taxon], kids: bool) -> list
         return None
     if any(labels.get(k) != o for k, o in zip(q.option_keys, q.options, strict=True)):
         return None
+    if type_prompt_problem(q.prompt, s, index_for(_db)) is not None:  # no give-away in the question
+        return None
     return [_type_ok(s, k) for k in q.option_keys]
 
 
@@ -348,14 +352,14 @@ def _v_fun_fact(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> l
     taxa = _fair_option_taxa(q, s, db, kids)
     if taxa is None:
         return None
-    fact = s.fun_fact.casefold()
-    if any(t.common_name.casefold() in fact for t in taxa):
+    # True of its animal alone: no group fact, no word pointing to it or to another option's animal.
+    if fact_problem(s.fun_fact, s, taxa, index_for(db)) is not None:
         return None
     return [t.fun_fact.strip().casefold() == s.fun_fact.strip().casefold() for t in taxa]
 
 
 def _v_scientific(q: Question, s: Taxon, db: Mapping[str, Taxon], kids: bool) -> list[bool] | None:
-    if q.variant or s.scientific_name not in q.prompt:
+    if q.variant or s.scientific_name not in q.prompt or scientific_name_gives_away(s):
         return None
     taxa = _fair_option_taxa(q, s, db, kids)
     if taxa is None:
@@ -420,12 +424,36 @@ def explanation_text(core: str, fun_fact: str = "") -> str:
     return _clip(core.replace("\n", " "), MAX_EXPLANATION_CHARS)
 
 
-def _the(name: str) -> str:
-    return f"the {name}"
+def _the(name: str | Taxon) -> str:
+    """``"the green anole"``: a common name for the middle of a sentence (see :func:`name_in_sentence`)."""
+    return f"the {name_in_sentence(name) if isinstance(name, Taxon) else name}"
 
 
-def _cap_the(name: str) -> str:
-    return f"The {name}"
+def _cap_the(name: str | Taxon) -> str:
+    return f"The {name_in_sentence(name) if isinstance(name, Taxon) else name}"
+
+
+#: First words of common names that are names of people or places and keep their capital.
+_PROPER_FIRST = frozenset({
+    "Komodo", "Nile", "Gila", "Gaboon", "Burmese", "Madagascar", "Fiji", "Lord", "Utila", "Grand", "Aruba",
+    "Mojave", "Texas", "Florida", "California", "Sonoran", "Antiguan", "Blanding", "Schneider", "Cuvier",
+})
+
+
+def name_in_sentence(t: Taxon) -> str:
+    """The common name with its first word in lower case, unless that word is a name of a person or a
+    place (ends in 's, is in :data:`_PROPER_FIRST`, ends like a people's name (-an, -ese, -ish, -ine)
+    or starts like a capitalised place in the animal's own range): "Green anole" -> "green anole",
+    "Indian cobra" and "Cuvier's dwarf caiman" stay."""
+    name = t.common_name
+    first = name.split(" ")[0]
+    bare = first.split("-")[0]
+    places = {w[:4] for w in re.findall(r"\b[A-Z][a-z]+", t.distribution)}
+    proper = (
+        not bare[:1].isupper() or not bare[1:2].islower() or bare.endswith(("'s", "’s"))
+        or bare in _PROPER_FIRST or bare.endswith(("an", "ese", "ish", "ine")) or bare[:4] in places
+    )
+    return name if proper else name[0].lower() + name[1:]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -446,6 +474,7 @@ class QuestionGenerator:
         self.by_name: dict[str, Taxon] = {t.scientific_name: t for t in self.taxa}
         self.rng = rng or random.Random()
         self._subjects = tuple(t for t in self.taxa if is_question_taxon(t))
+        self.names: NameIndex = index_for(self.by_name)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -465,9 +494,6 @@ class QuestionGenerator:
             raise ValueError("photo questions need a photo: use photo_question()")
         excluded = set(exclude)
         subjects = [t for t in self._pool(difficulty) if t.scientific_name not in excluded]
-        if kind is QuestionKind.TYPE:
-            plain = [t for t in subjects if not _gives_type_away(t)]
-            subjects = plain or subjects
         self.rng.shuffle(subjects)
         build = getattr(self, f"_build_{kind.value}")
         for subject in subjects[:200]:
@@ -532,7 +558,7 @@ class QuestionGenerator:
         if subject.is_group:
             core = f"It's one of the {name} ({subject.scientific_name})"
         else:
-            core = f"It's {_the(name)} ({subject.scientific_name})"
+            core = f"It's {_the(subject)} ({subject.scientific_name})"
         q = self._name_question(
             QuestionKind.PHOTO, PHOTO_PROMPT, subject, distractors, difficulty,
             explanation_text(core, subject.fun_fact), photo_file_id=file_id,
@@ -611,13 +637,20 @@ class QuestionGenerator:
 
     def _build_type(self, s: Taxon, d: Difficulty) -> Question | None:
         labels = TYPE_LABELS[d]
-        if d is Difficulty.KIDS:
-            prompt = f"What kind of reptile is {_the(s.common_name)}?"
-        else:
-            prompt = f"To which group of reptiles does {_the(s.common_name)} ({s.scientific_name}) belong?"
+        # The common name often tells the type ("Indian cobra"): ask by the scientific name instead,
+        # with where it lives for kids, and skip animals whose question would still give it away.
+        prompts = [f"To which group of reptiles does {s.scientific_name} belong?"]
+        where = re.sub(r"^(native to|only)\s+", "", s.distribution.rstrip("."), flags=re.IGNORECASE)
+        if d is Difficulty.KIDS and _known(s.distribution) and len(where) <= 110:
+            prompts.insert(0, f"Scientists call one reptile {s.scientific_name}. It lives in "
+                              f"{place_phrase(where)}. What kind of reptile is it?")
+        prompt = next((p for p in prompts if type_prompt_problem(p, s, self.names) is None), None)
+        if prompt is None:
+            return None
         wrong = [(labels[k], k) for k in labels if k != s.reptile_type]
         self.rng.shuffle(wrong)
-        core = f"{_cap_the(s.common_name)} is a {TYPE_WORDS[s.reptile_type]}"
+        type_word = TYPE_WORDS[s.reptile_type]
+        core = f"{s.scientific_name} is {_the(s)}, {_article(type_word)} {type_word}"
         return self._finish(
             QuestionKind.TYPE, prompt, (labels[s.reptile_type], s.reptile_type), wrong, s, d,
             explanation_text(core, s.fun_fact),
@@ -635,17 +668,17 @@ class QuestionGenerator:
             if all(frozenset({k, c}) not in DIET_CONFLICTS for c in chosen):
                 chosen.append(k)
         if d is Difficulty.KIDS:
-            prompt = f"What does {_the(s.common_name)} eat?"
+            prompt = f"What does {_the(s)} eat?"
         else:
-            prompt = f"What kind of diet does {_the(s.common_name)} ({s.scientific_name}) have?"
+            prompt = f"What kind of diet does {_the(s)} ({s.scientific_name}) have?"
         word = labels[s.diet_class].lower() if d is Difficulty.KIDS else s.diet_class
-        core = f"{_cap_the(s.common_name)} is a {word}"
+        core = f"{_cap_the(s)} is {_article(word)} {word}"
         if _known(s.diet):
-            core += f": it eats {_lower_first(s.diet.rstrip('.'))}"
+            core += f": it eats {diet_words(s.diet)}"
         if s.diet_class == "omnivore" and d is Difficulty.KIDS:
-            core = f"{_cap_the(s.common_name)} eats both plants and animals"
+            core = f"{_cap_the(s)} eats both plants and animals"
             if _known(s.diet):
-                core += f": {_lower_first(s.diet.rstrip('.'))}"
+                core += f": {diet_words(s.diet)}"
         return self._finish(
             QuestionKind.DIET, prompt, (labels[s.diet_class], s.diet_class),
             [(labels[k], k) for k in chosen], s, d, explanation_text(core, s.fun_fact),
@@ -672,8 +705,8 @@ class QuestionGenerator:
                 seen.add(text.casefold())
             if len(candidates) >= TARGET_OPTIONS - 1:
                 break
-        prompt = f"Where does {_the(s.common_name)} live in the wild?"
-        core = f"{_cap_the(s.common_name)} lives in: {answer}"
+        prompt = f"Where does {_the(s)} live in the wild?"
+        core = f"{_cap_the(s)} lives in: {answer}"
         return self._finish(
             QuestionKind.DISTRIBUTION, prompt, (answer, answer), [(c, c) for c in candidates], s, d,
             explanation_text(core, s.fun_fact),
@@ -688,7 +721,7 @@ class QuestionGenerator:
         self.rng.shuffle(pool)
         pool.sort(key=lambda t: t.reptile_type != s.reptile_type)  # same type first
         distractors = self._pick_unrelated(pool, [s], TARGET_OPTIONS - 1)
-        name = _cap_the(s.common_name)
+        name = _cap_the(s)
         if variant == VENOMOUS:
             prompt = "Which of these animals is venomous?" if d is Difficulty.KIDS else \
                 "Which one of these reptiles is venomous?"
@@ -722,7 +755,7 @@ class QuestionGenerator:
                 else "Which of these is listed as Least Concern on the IUCN Red List?"
             )
         year = f" ({s.iucn_year})" if s.iucn_year else ""
-        core = f"The IUCN Red List{year} lists {_the(s.common_name)} as {IUCN_NAMES[variant]}"
+        core = f"The IUCN Red List{year} lists {_the(s)} as {IUCN_NAMES[variant]}"
         return self._name_question(
             QuestionKind.IUCN, prompt, s, distractors, d, explanation_text(core, s.fun_fact), variant,
         )
@@ -735,19 +768,21 @@ class QuestionGenerator:
         if len(prompt) > MAX_PROMPT_CHARS:
             return None
         folded = fact.casefold()
-        if s.common_name.casefold() in folded:
+        if fact_problem(fact, s, (), self.names) is not None:  # a group fact, or it names its animal
             return None
         pool = [
             t for t in self._pool(d)
             if _known(t.fun_fact) and t.fun_fact.strip().casefold() != folded
-            and t.common_name.casefold() not in folded
+            and fact_problem(fact, s, (t,), self.names) is None  # nothing in it points to this option
         ]
         self.rng.shuffle(pool)
         distractors = self._pick_unrelated(pool, [s], TARGET_OPTIONS - 1)
-        core = f"That's {_the(s.common_name)} ({s.scientific_name})"
+        core = f"That's {_the(s)} ({s.scientific_name})"
         return self._name_question(QuestionKind.FUN_FACT, prompt, s, distractors, d, explanation_text(core))
 
     def _build_scientific_name(self, s: Taxon, d: Difficulty) -> Question | None:
+        if scientific_name_gives_away(s):  # "Varanus komodoensis" -> "Komodo dragon"
+            return None
         pool = list(self._pool(d))
         self.rng.shuffle(pool)
         if d is Difficulty.EXPERT:  # same type first: harder
@@ -757,7 +792,7 @@ class QuestionGenerator:
             prompt = f"Scientists call this animal {s.scientific_name}. What is its everyday name?"
         else:
             prompt = f"Which animal has the scientific name {s.scientific_name}?"
-        core = f"{s.scientific_name} is the scientific name of {_the(s.common_name)}"
+        core = f"{s.scientific_name} is the scientific name of {_the(s)}"
         return self._name_question(
             QuestionKind.SCIENTIFIC_NAME, prompt, s, distractors, d, explanation_text(core, s.fun_fact),
         )
@@ -780,6 +815,52 @@ def _names_place(common_name: str, distribution: str) -> bool:
     return bool(name_stems & places)
 
 
-def _gives_type_away(t: Taxon) -> bool:
-    name = t.common_name.casefold()
-    return any(word in name for word in _TYPE_GIVEAWAYS)
+#: First words of a range that are ordinary words (lower case mid-sentence); any other first word is
+#: a place name and keeps its capital ("Yemen and Saudi Arabia").
+_COMMON_PLACE_WORDS = frozenset({
+    "north", "south", "east", "west", "northern", "southern", "eastern", "western", "central", "tropical",
+    "coastal", "most", "much", "all", "warm", "temperate", "sub-saharan", "south-eastern", "south-western",
+    "north-eastern", "north-western", "southeastern", "southwestern", "northeastern", "northwestern",
+    "deserts", "islands", "mainland", "lowland", "lowlands", "mountains", "forests", "rivers",
+})
+
+
+def place_phrase(text: str) -> str:
+    """A range for the middle of a sentence: "Southern Madagascar" -> "southern Madagascar", but
+    "Yemen and Saudi Arabia" stays."""
+    first = text.split(" ")[0]
+    if first.casefold().rstrip(",:;") in _COMMON_PLACE_WORDS and first[:1].isupper():
+        return first[0].lower() + text[1:]
+    return text
+
+
+def scientific_name_gives_away(t: Taxon) -> bool:
+    """True when a word of the scientific name starts like a word of the common name (first 4
+    letters), e.g. *Crocodylus niloticus* / Nile crocodile, *Varanus komodoensis* / Komodo dragon."""
+    sci = {w.casefold()[:4] for w in _WORDS.findall(t.scientific_name) if len(w) >= 4}
+    common = {w.casefold()[:4] for w in _WORDS.findall(t.common_name) if len(w) >= 4}
+    return bool(sci & common)
+
+
+def _article(word: str) -> str:
+    """``"an"`` before a vowel sound (omnivore, insect-eater), else ``"a"``."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
+#: Capitalised words kept as they are inside a diet (proper names and adjectives from places).
+_PROPER_WORDS = frozenset({
+    "Nile", "African", "American", "Asian", "European", "Australian", "Indian", "Chinese", "Komodo",
+    "Amazon", "Pacific", "Atlantic", "Caribbean",
+})
+
+
+def diet_words(diet: str) -> str:
+    """A diet for the middle of a sentence: no capitals except proper names ("Deer, Pigs" ->
+    "deer, pigs"; "Nile perch" stays), no final full stop."""
+    out = []
+    for w in diet.rstrip(". ").split(" "):
+        core = w.strip(",;:()")
+        if core[:1].isupper() and core[1:2].islower() and core not in _PROPER_WORDS:
+            w = w.replace(core, core[0].lower() + core[1:], 1)
+        out.append(w)
+    return " ".join(out)
