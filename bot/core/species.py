@@ -21,8 +21,7 @@ from typing import Any
 import aiosqlite
 from rapidfuzz import fuzz, process
 
-#: Ranks above species, whose rows stand for a group of species.
-GROUP_RANKS = ("genus", "subfamily", "family")
+from bot.core.taxonomy import GROUP_RANKS
 
 
 @dataclass(frozen=True, slots=True)
