@@ -23,6 +23,10 @@ from rapidfuzz import fuzz, process
 
 from bot.core.taxonomy import GROUP_RANKS
 
+#: Points (of 100) a fuzzy match on a synonym loses against one on a current common or scientific
+#: name ("loggerhead" is the loggerhead sea turtle, not the alligator snapping turtle's other name).
+SYNONYM_PENALTY = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class Taxon:
@@ -154,10 +158,12 @@ class SpeciesRepository:
         self._by_name = {t.scientific_name: t for t in self._taxa}
         self._choices: list[str] = []
         self._choice_taxa: list[Taxon] = []
+        self._choice_is_synonym: list[bool] = []
         for t in self._taxa:
-            for name in (t.common_name, t.scientific_name, *t.synonym_list):
+            for i, name in enumerate((t.common_name, t.scientific_name, *t.synonym_list)):
                 self._choices.append(_normalise(name))
                 self._choice_taxa.append(t)
+                self._choice_is_synonym.append(i >= 2)
 
     @classmethod
     async def open(cls, path: Path, extra_rows: Iterable[Mapping[str, Any]] = ()) -> SpeciesRepository:
@@ -259,6 +265,8 @@ class SpeciesRepository:
         )
         for _choice, score, index in results:
             t = self._choice_taxa[index]
+            if self._choice_is_synonym[index]:  # a current name beats an old or other name of equal score
+                score -= SYNONYM_PENALTY
             prev = best.get(t.scientific_name)
             if prev is None or prev.score < score:
                 best[t.scientific_name] = SearchHit(t, float(score))
