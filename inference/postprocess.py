@@ -179,19 +179,6 @@ def postprocess(
         # Taxa of the decided type come first, so the card's name never contradicts its type (the
         # summed per-type mass is more reliable than one class); other types only fill up the top-3.
         chosen = REPTILE_TYPES[type_pos]
-        order = sorted(
-            range(len(q)), key=lambda i: (IMAGENET_REPTILES[i].reptile_type != chosen, -q[i])
-        )[:3]
-        top = tuple(
-            TaxonScore(
-                scientific_name=IMAGENET_REPTILES[i].scientific_name,
-                rank=IMAGENET_REPTILES[i].rank,
-                reptile_type=IMAGENET_REPTILES[i].reptile_type,
-                confidence=float(q[i]),
-                label=IMAGENET_REPTILES[i].label,
-            )
-            for i in order
-        )
         candidates = tuple(
             TaxonScore(
                 scientific_name=IMAGENET_REPTILES[i].scientific_name,
@@ -200,8 +187,9 @@ def postprocess(
                 confidence=float(q[i]),
                 label=IMAGENET_REPTILES[i].label,
             )
-            for i in np.argsort(-q)
+            for i in np.argsort(-q, kind="stable")
         )
+        top = tuple(sorted(candidates, key=lambda c: c.reptile_type != chosen)[:3])
         return Identification(
             is_reptile=True,
             reptile_probability=m.reptile,
