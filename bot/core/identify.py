@@ -96,6 +96,7 @@ class IdentifyService:
         self.rate_limiter = rate_limiter
         self.id_log = id_log
         self._taxonomy: Taxonomy | None = None
+        self._venom: dict[str, str] = {}  # venom status by scientific name, built with the taxonomy
 
     def rate_check(self, platform: str, user_id: str | int) -> FactCard | None:
         """Count one photo for ``platform:user_id``; a friendly card when over the per-user limit
@@ -172,6 +173,7 @@ class IdentifyService:
         """The tree over every taxon the species repository serves (built once)."""
         if self._taxonomy is None:
             self._taxonomy = Taxonomy(self.species.taxa)
+            self._venom = {t.scientific_name: t.venom for t in self.species.taxa}
         return self._taxonomy
 
     async def answer_for(self, ident: Identification) -> Answer:
@@ -194,21 +196,17 @@ class IdentifyService:
         rolled = roll is not None and roll.rolled_up
         confident = True if rolled else ident.confident
         score = roll.score if rolled and roll is not None else ident.top[0].confidence
-        members_venom = []
-        for d in self.taxonomy.descendants(top.scientific_name):
-            if (t := await self.species.get(d)) is not None:
-                members_venom.append(t.venom)
-        venomous_share = 0.0
-        for c in ident.candidates or ident.top:
-            t = await self.species.get(c.scientific_name)
-            if t is not None and t.venom == "venomous":
-                venomous_share += c.confidence
+        tree = self.taxonomy  # also fills self._venom (in memory: no query per candidate)
+        members_venom = tuple(self._venom[d] for d in tree.descendants(top.scientific_name)
+                              if d in self._venom)
+        venomous_share = sum(c.confidence for c in ident.candidates or ident.top
+                             if self._venom.get(c.scientific_name) == "venomous")
         warning = venom_warning(VenomInput(
             snake_probability=ident.snake_probability, answer_venom=top.venom,
-            members_venom=tuple(members_venom),
+            members_venom=members_venom,
             confident=confident, venomous_share=min(1.0, venomous_share), answer_type=top.reptile_type,
         ))
-        return Answer(top, confident, score, warning, tuple(members_venom))
+        return Answer(top, confident, score, warning, members_venom)
 
     async def card_for(self, ident: Identification) -> FactCard:
         """The fact card for a model answer (reptile or not).
