@@ -14,11 +14,12 @@ from bot.core.card import FactCard
 from bot.core.identify import IdentifyService
 from bot.core.quiz.engine import QuizEngine
 from bot.core.quiz.questions import QuestionGenerator
-from bot.core.quiz.state import CutQuestion, Round, StateStore
 from bot.core.ratelimit import UserRateLimiter
 from bot.core.shared_ratelimit import RedisRateLimiter, rate_check
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
+from bot.state.quiz import CutQuestion, Round
+from bot.state.store import StateStore
 from inference.classifier import ReptileClassifier
 from inference.pack import PackClassifier, PackError
 from inference.pack_heads import StackedClassifier, is_head_only, load_pack_heads

@@ -31,7 +31,8 @@ class PhotoIdentifier(Protocol):
 
 
 class IdentificationLog(Protocol):
-    """Where identifications are logged (implemented by :class:`bot.core.quiz.state.StateStore`)."""
+    """Where identifications are logged (implemented by
+    :class:`bot.state.identifications.IdentificationLog`)."""
 
     async def log_identification(
         self, platform: str, chat_id: str | int, scientific_name: str, confidence: float
