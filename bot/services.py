@@ -12,6 +12,7 @@ from bot.core import metrics
 from bot.core.admin import parse_admin_ids
 from bot.core.card import FactCard
 from bot.core.identify import IdentifyService
+from bot.core.photo import IdentifyPhoto
 from bot.core.quiz.engine import QuizEngine
 from bot.core.quiz.questions import QuestionGenerator
 from bot.core.ratelimit import UserRateLimiter
@@ -56,6 +57,12 @@ class Services:
     platforms_up: dict[str, bool] = field(default_factory=dict)
     #: Per-user photo limits in Redis (``REDIS_URL``), shared by every replica; ``None`` = in memory.
     shared_limiter: RedisRateLimiter | None = None
+
+    @property
+    def photos(self) -> IdentifyPhoto:
+        """The photo use case over :attr:`identify` and :meth:`rate_check` (adapters call its
+        :meth:`~bot.core.photo.IdentifyPhoto.handle`)."""
+        return IdentifyPhoto(self.identify, self.rate_check)
 
     async def rate_check(self, platform: str, user_id: str | int) -> FactCard | None:
         """Count one photo of ``platform:user_id`` against the per-user limit (Redis when
