@@ -132,7 +132,7 @@ async def test_order_precheck_then_rate_limit_then_fetch_then_identify_then_log(
     fetch = Fetch(b"the photo")
     reply = await photos.handle(request(fetch))
     assert fetch.calls == 1 and identifier.seen == [b"the photo"]
-    assert reply.fetched and reply.card.scientific_name == "Naja naja"
+    assert reply.card.scientific_name == "Naja naja"
     assert [(p, t) for p, _c, t, _ in log.rows] == [("discord", "Naja naja")]
 
 

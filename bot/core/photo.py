@@ -75,14 +75,10 @@ class QuizOffer:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What to answer: the card, and a quiz offer for a quizzable identification (else ``None``).
-
-    ``fetched`` is False when the file was refused before downloading (precheck or rate limit).
-    """
+    """What to answer: the card, and a quiz offer for a quizzable identification (else ``None``)."""
 
     card: FactCard
     quiz_offer: QuizOffer | None = None
-    fetched: bool = False
 
 
 class IdentifyPhoto:
@@ -112,11 +108,11 @@ class IdentifyPhoto:
             data = await request.fetch()
         except FetchTooLarge:
             log.info("%s: download refused as too big", request.platform)
-            return Reply(problem_card(m.too_large_text(self.identify.max_bytes)), fetched=True)
+            return Reply(problem_card(m.too_large_text(self.identify.max_bytes)))
         except FetchFailed as exc:
             log.warning("%s: download failed: %s", request.platform, exc)
-            return Reply(problem_card(m.DOWNLOAD_FAILED_TEXT), fetched=True)
+            return Reply(problem_card(m.DOWNLOAD_FAILED_TEXT))
         outcome = await self.identify.identify(bytes(data), platform=request.platform, chat_id=request.chat)
         card = outcome.card
         offer = QuizOffer(card.scientific_name) if card.quizzable and card.scientific_name else None
-        return Reply(card, offer, fetched=True)
+        return Reply(card, offer)
