@@ -126,9 +126,11 @@ async def _cmd_species(settings: Settings, name: str, list_all: bool, as_json: b
     from inference.pack import load_pack_taxa
 
     rows: tuple[dict, ...] = ()
-    if settings.reptile_pack:  # the pack's taxon rows only: no model is loaded
-        rows = load_pack_taxa(settings.reptile_pack, species_db=settings.species_db_path).rows
-    species = await open_species(settings, rows)
+    labels: tuple = ()
+    if settings.reptile_pack:  # the pack's labels and taxon rows only: no model is loaded
+        pack_taxa = load_pack_taxa(settings.reptile_pack)
+        rows, labels = pack_taxa.rows, pack_taxa.labels
+    species = await open_species(settings, rows, labels)
     try:
         if list_all:
             for t in species.taxa:

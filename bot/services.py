@@ -12,15 +12,17 @@ from bot.core import metrics
 from bot.core.admin import parse_admin_ids
 from bot.core.card import FactCard
 from bot.core.identify import IdentifyService
+from bot.core.photo import IdentifyPhoto
 from bot.core.quiz.engine import QuizEngine
 from bot.core.quiz.questions import QuestionGenerator
-from bot.core.quiz.state import CutQuestion, Round, StateStore
 from bot.core.ratelimit import UserRateLimiter
 from bot.core.shared_ratelimit import RedisRateLimiter, rate_check
 from bot.core.species import SpeciesRepository
 from bot.settings import Settings
+from bot.state.quiz import CutQuestion, Round
+from bot.state.store import StateStore
 from inference.classifier import ReptileClassifier
-from inference.pack import PackClassifier, PackError
+from inference.pack import PackClassifier, PackError, PackTaxon
 from inference.pack_heads import StackedClassifier, is_head_only, load_pack_heads
 from inference.preprocess import ImageLimits
 from inference.runner import InferenceRunner
@@ -56,6 +58,12 @@ class Services:
     #: Per-user photo limits in Redis (``REDIS_URL``), shared by every replica; ``None`` = in memory.
     shared_limiter: RedisRateLimiter | None = None
 
+    @property
+    def photos(self) -> IdentifyPhoto:
+        """The photo use case over :attr:`identify` and :meth:`rate_check` (adapters call its
+        :meth:`~bot.core.photo.IdentifyPhoto.handle`)."""
+        return IdentifyPhoto(self.identify, self.rate_check)
+
     async def rate_check(self, platform: str, user_id: str | int) -> FactCard | None:
         """Count one photo of ``platform:user_id`` against the per-user limit (Redis when
         ``REDIS_URL`` is set, else this process's memory); a friendly card when over it, else ``None``."""
@@ -68,20 +76,24 @@ class Services:
         await self.species.close()
 
 
-async def open_species(settings: Settings, pack_rows: Sequence[Mapping[str, Any]] = ()) -> SpeciesRepository:
-    """Open the species database read-only, merged with the taxon rows of the species pack
-    ``settings.reptile_pack`` (``pack_rows``: :attr:`PackClassifier.taxon_rows`, or
-    :func:`inference.pack.load_pack_taxa` ``.rows`` when no model is needed).
+async def open_species(
+    settings: Settings, pack_rows: Sequence[Mapping[str, Any]] = (), labels: Sequence[PackTaxon] = ()
+) -> SpeciesRepository:
+    """Open the species database read-only, merged with the taxon rows of the species packs
+    (``pack_rows``: :attr:`PackClassifier.taxon_rows`, or :func:`inference.pack.load_pack_taxa`
+    ``.rows`` when no model is needed) after checking their ``labels`` against it.
 
     Taxa the database has keep its reviewed rows; the pack's rows serve the others (see
     :class:`SpeciesRepository`).
 
     Raises:
         FileNotFoundError: when the database is missing.
-        inference.pack.PackError: when a pack row breaks the database schema.
+        inference.pack.PackError: when a pack row breaks the database schema, or a label disagrees
+            with the database on rank, type or venom, or names a taxon the database lacks without a
+            pack row for it.
     """
     try:
-        species = await SpeciesRepository.open(settings.species_db_path, extra_rows=pack_rows)
+        species = await SpeciesRepository.open(settings.species_db_path, extra_rows=pack_rows, labels=labels)
     except ValueError as exc:
         raise PackError(f"{settings.reptile_pack or 'species pack'}: {exc}") from exc
     if species.pack_taxa:
@@ -112,12 +124,11 @@ async def open_services(settings: Settings) -> Services:
         if not all(is_head_only(p) for p in packs):
             raise PackError("several packs can be stacked only when all are head-only (retrain them)")
         base = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
-        classifier = StackedClassifier(base, load_pack_heads(packs, settings.species_db_path))
-        species = await open_species(settings, classifier.taxon_rows)
+        classifier = StackedClassifier(base, load_pack_heads(packs))
+        species = await open_species(settings, classifier.taxon_rows, classifier.taxa)
     elif packs:  # one pack, head-only or composed
-        classifier = PackClassifier(packs[0], species_db=settings.species_db_path,
-                                    threads=settings.onnx_threads, limits=limits)
-        species = await open_species(settings, classifier.taxon_rows)
+        classifier = PackClassifier(packs[0], threads=settings.onnx_threads, limits=limits)
+        species = await open_species(settings, classifier.taxon_rows, classifier.taxa)
     else:
         classifier = ReptileClassifier(settings.model_path, threads=settings.onnx_threads, limits=limits)
         species = await open_species(settings)

@@ -138,7 +138,7 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     def state_db_target(self) -> str | Path:
-        """What :meth:`bot.core.quiz.state.StateStore.open` opens: ``STATE_DB_URL`` when set, else the
+        """What :meth:`bot.state.db.Database.open` opens: ``STATE_DB_URL`` when set, else the
         SQLite file ``STATE_DB_PATH``."""
         if self.state_db_url is not None and self.state_db_url.get_secret_value().strip():
             return self.state_db_url.get_secret_value().strip()

@@ -9,17 +9,19 @@ A species pack is a folder written by ``python -m training.train``:
   ``logits`` (N, 1000) (the base model's ImageNet logits) and ``embedding`` (N, 1280);
 * ``labels.json``: the C taxa in output order (scientific name, common name, rank, type, venom);
 * ``taxa.json`` (packs written since taxon rows were added; optional): one full species-database row
-  per label, in the same order, with every column of the ``taxa`` table (:data:`TAXON_COLUMNS`,
-  ``bot/species_db/schema.sql``), plus a ``provenance`` list saying where each row came from
+  per label, in the same order (its columns are the species repository's business:
+  :data:`bot.core.species.TAXON_COLUMNS`), plus a ``provenance`` list saying where each row came from
   (``species.sqlite``, a ``--taxa`` TOML file, or a minimal row with no facts);
 * ``pack.json``: model sha-256, preprocessing, temperature, thresholds and held-out metrics.
 
-Taxon rows: a pack may name taxa the species database lacks (e.g. a folder of Phelsuma geckos). Its
-``taxa.json`` rows are handed to the bot's species repository (:attr:`PackClassifier.taxon_rows`),
-which serves them for taxa missing from ``species.sqlite``; a taxon that *is* in the database keeps
-the database's reviewed facts, and its rank, type and venom must match the pack's label (the venom
-guard was calibrated on them) or loading fails with :class:`PackError`. An old pack without
-``taxa.json`` still loads, but then every one of its taxa must be in the database.
+Taxon rows: a pack may name taxa the species database lacks (e.g. a folder of Phelsuma geckos). This
+module only reads the pack's files: it never opens ``species.sqlite`` and does not know its columns.
+The labels (:attr:`PackClassifier.taxa`) and the ``taxa.json`` rows (:attr:`PackClassifier.taxon_rows`)
+are handed to the bot's species repository (:meth:`bot.core.species.SpeciesRepository.open`), which
+serves the rows for taxa missing from ``species.sqlite``; a taxon that *is* in the database keeps the
+database's reviewed facts, and its rank, type and venom must match the pack's label (the venom guard
+was calibrated on them) or the repository refuses the pack. An old pack without ``taxa.json`` still
+loads, but then every one of its taxa must be in the database.
 
 Decision rule (one onnxruntime session per photo):
 
@@ -39,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,19 +59,9 @@ from inference.types import Identification, TaxonScore
 PACK_FORMAT = 1
 #: Default name of the taxon-row file of a pack (``pack.json`` may name another in ``taxa_file``).
 TAXA_FILE = "taxa.json"
-#: Columns of the species database's ``taxa`` table, in schema order (``bot/species_db/schema.sql``;
-#: a test checks it equals ``bot.species_db.build.COLUMNS``). Every ``taxa.json`` row has exactly these.
-TAXON_COLUMNS: tuple[str, ...] = (
-    "scientific_name", "common_name", "rank", "genus", "subfamily", "family", "reptile_type",
-    "distribution", "habitat", "colour", "diet", "diet_class", "iucn_category", "iucn_year", "venom",
-    "adult_length_cm", "fun_fact", "well_known", "lists", "source_url", "iucn_source_url",
-    "continents", "synonyms", "venom_source_url", "who_category", "who_regions",
-)
-#: Columns added to the ``taxa`` table after packs first carried rows (issue 11), with the value an
-#: older ``taxa.json`` row gets for each, so a pack trained before them still loads.
-LATER_COLUMNS: dict[str, Any] = {
-    "continents": "", "synonyms": "", "venom_source_url": None, "who_category": None, "who_regions": "",
-}
+#: The fields of a ``taxa.json`` row this module reads: its name and the label fields it must repeat.
+#: The other columns are passed on unread to the species repository.
+_LABEL_FIELDS = ("scientific_name", "rank", "reptile_type", "venom")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +76,7 @@ class PackTaxon:
 
 
 class PackError(ValueError):
-    """The pack folder is incomplete, corrupt or inconsistent with the species database."""
+    """The pack folder is incomplete, corrupt or inconsistent (with itself or the species database)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +85,9 @@ class PackTaxa:
 
     Attributes:
         labels: the C output classes, in output order (``labels.json``).
-        rows: full taxon rows (dicts keyed by :data:`TAXON_COLUMNS`), one per label in the same order;
-            empty for an old pack without ``taxa.json``.
+        rows: full taxon rows as ``taxa.json`` has them (dicts keyed by the species table's columns,
+            not read here), one per label in the same order; empty for an old pack without
+            ``taxa.json``.
         provenance: per row, ``{"scientific_name", "source", "detail"}`` as written by training
             (``source`` is ``"species.sqlite"``, ``"taxa-toml"`` or ``"minimal"``); may be empty.
     """
@@ -141,7 +133,7 @@ def read_pack_files(pack_dir: Path | str) -> tuple[dict[str, Any], PackTaxa]:
         return meta, PackTaxa(taxa)
     try:
         data = json.loads(taxa_file.read_text())
-        rows = tuple({**LATER_COLUMNS, **dict(r)} for r in data["taxa"])
+        rows = tuple(dict(r) for r in data["taxa"])
         provenance = tuple(dict(p) for p in data.get("provenance", ()))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise PackError(f"{taxa_file}: unreadable taxon rows ({exc!r})") from exc
@@ -150,19 +142,16 @@ def read_pack_files(pack_dir: Path | str) -> tuple[dict[str, Any], PackTaxa]:
 
 def check_pack_taxa(pack_taxa: PackTaxa, where: Path | str = "species pack") -> None:
     """Raise :class:`PackError` unless the taxon rows (when there are any) match the labels one to
-    one: same scientific names in the same order, same rank, type and venom, and every row has
-    exactly the :data:`TAXON_COLUMNS`."""
+    one: same scientific names in the same order, same rank, type and venom. (Whether a row has the
+    species table's columns is checked by the species repository.)"""
     if not pack_taxa.rows:
         return
     problems = []
     if len(pack_taxa.rows) != len(pack_taxa.labels):
         problems.append(f"{len(pack_taxa.rows)} taxon rows for {len(pack_taxa.labels)} labels")
     for label, row in zip(pack_taxa.labels, pack_taxa.rows, strict=False):
-        keys = set(row)
-        if keys != set(TAXON_COLUMNS):
-            missing, extra = sorted(set(TAXON_COLUMNS) - keys), sorted(keys - set(TAXON_COLUMNS))
-            problems.append(f"{row.get('scientific_name')}: row columns differ from the taxa table "
-                            f"(missing {missing}, unexpected {extra})")
+        if missing := [k for k in _LABEL_FIELDS if k not in row]:
+            problems.append(f"{row.get('scientific_name')}: taxon row lacks {missing}")
         elif row["scientific_name"] != label.scientific_name:
             problems.append(f"labels.json has {label.scientific_name} where the taxon rows have "
                             f"{row['scientific_name']}")
@@ -173,62 +162,17 @@ def check_pack_taxa(pack_taxa: PackTaxa, where: Path | str = "species pack") -> 
         raise PackError(f"{where}: labels and taxon rows disagree: " + "; ".join(problems))
 
 
-def load_pack_taxa(pack_dir: Path | str, species_db: Path | str | None = None) -> PackTaxa:
-    """The taxa of a pack, checked (:func:`check_pack_taxa`, and :func:`check_taxa_in_db` when
-    ``species_db`` is given), without loading its model. Cheap: for look-ups that need no photos.
+def load_pack_taxa(pack_dir: Path | str) -> PackTaxa:
+    """The taxa of a pack, checked against each other (:func:`check_pack_taxa`), without loading its
+    model. Cheap: for look-ups that need no photos. Hand ``labels`` and ``rows`` to
+    :meth:`bot.core.species.SpeciesRepository.open`, which checks them against the database.
 
     Raises:
-        FileNotFoundError: a pack file or the database is missing. PackError: as the checks.
+        FileNotFoundError: a pack file is missing. PackError: as the check.
     """
     _, pack_taxa = read_pack_files(pack_dir)
     check_pack_taxa(pack_taxa, pack_dir)
-    if species_db is not None:
-        check_taxa_in_db(list(pack_taxa.labels), Path(species_db), rows=pack_taxa.rows)
     return pack_taxa
-
-
-def check_taxa_in_db(
-    taxa: list[PackTaxon], db_path: Path, rows: tuple[dict[str, Any], ...] | list[dict[str, Any]] = ()
-) -> list[str]:
-    """Check the pack's taxa against the species database.
-
-    A taxon in the database must have the same rank, type and venom status there (the venom guard
-    was calibrated on those). A taxon not in the database is allowed only when the pack carries a
-    row for it (``rows``, from ``taxa.json``); the bot then serves that row.
-
-    Returns:
-        The scientific names of the pack-only taxa (not in the database), in label order.
-
-    Raises:
-        FileNotFoundError: ``db_path`` does not exist.
-        PackError: listing every mismatch and every taxon with neither a database row nor a pack row.
-    """
-    db_path = Path(db_path)
-    if not db_path.exists():
-        raise FileNotFoundError(db_path)
-    carried = {r.get("scientific_name") for r in rows}
-    pack_only: list[str] = []
-    conn = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
-    try:
-        problems = []
-        for t in taxa:
-            row = conn.execute(
-                "SELECT rank, reptile_type, venom FROM taxa WHERE scientific_name = ?", (t.scientific_name,)
-            ).fetchone()
-            if row is None:
-                if t.scientific_name in carried:
-                    pack_only.append(t.scientific_name)
-                else:
-                    problems.append(f"{t.scientific_name}: not in the species database and the pack "
-                                    "carries no taxon row for it (retrain, or add taxa.json)")
-            elif tuple(row) != (t.rank, t.reptile_type, t.venom):
-                problems.append(f"{t.scientific_name}: pack says {(t.rank, t.reptile_type, t.venom)}, "
-                                f"database says {tuple(row)} (retrain the pack)")
-    finally:
-        conn.close()
-    if problems:
-        raise PackError(f"species pack does not match {db_path}: " + "; ".join(problems))
-    return pack_only
 
 
 class PackClassifier:
@@ -236,9 +180,6 @@ class PackClassifier:
 
     Args:
         pack_dir: the pack folder.
-        species_db: when given, the pack's taxa are checked against this ``species.sqlite``
-            (:func:`check_taxa_in_db`): a taxon in it must agree on rank, type and venom, and a taxon
-            missing from it needs a row in the pack's ``taxa.json`` (else :class:`PackError` at load).
         base_meta_path: json of the base model, for the ImageNet labels and the gate calibration
             (default: the committed ``efficientnet_lite0.json``).
         threads: onnxruntime intra-op threads (default 1).
@@ -247,12 +188,10 @@ class PackClassifier:
 
     Attributes:
         taxa: the C output classes (:class:`PackTaxon`), in output order.
-        taxon_rows: full taxon rows (dicts keyed by :data:`TAXON_COLUMNS`, values str / int / float /
-            None as in the database), one per class; ``()`` for an old pack without ``taxa.json``.
-            Hand them to the bot's species repository, which keeps the database's rows where it has
-            them.
-        pack_only: names of taxa the species database lacks (only computed with ``species_db``;
-            else ``()``).
+        taxon_rows: full taxon rows as ``taxa.json`` has them (values str / int / float / None), one
+            per class; ``()`` for an old pack without ``taxa.json``. Hand them, with :attr:`taxa`, to
+            the bot's species repository, which checks them and keeps the database's rows where it
+            has them.
 
     Raises:
         FileNotFoundError: a pack file is missing. PackError: the pack is inconsistent.
@@ -262,7 +201,6 @@ class PackClassifier:
         self,
         pack_dir: Path | str,
         *,
-        species_db: Path | str | None = None,
         base_meta_path: Path | str | None = None,
         threads: int = 1,
         limits: ImageLimits | None = None,
@@ -275,7 +213,6 @@ class PackClassifier:
             raise PackError(f"{meta_file}: unsupported pack format {self.meta.get('format')}")
         self.taxa = list(pack_taxa.labels)
         self.taxon_rows: tuple[dict[str, Any], ...] = pack_taxa.rows
-        self.pack_only: tuple[str, ...] = ()
         head_only = "head_file" in self.meta
         file_key, sha_key = ("head_file", "head_sha256") if head_only else ("model_file", "model_sha256")
         try:
@@ -291,8 +228,6 @@ class PackClassifier:
         if (self.meta.get("mean", lite[0]), self.meta.get("std", lite[1])) != lite:
             raise PackError(f"{meta_file}: only the Lite normalisation (x-127)/128 is implemented")
         check_pack_taxa(pack_taxa, self.pack_dir)
-        if species_db is not None:
-            self.pack_only = tuple(check_taxa_in_db(self.taxa, Path(species_db), rows=self.taxon_rows))
         base_meta = Path(base_meta_path) if base_meta_path else DEFAULT_MODEL.with_suffix(".json")
         self.base_info = load_model_info(DEFAULT_MODEL, base_meta)
         th = self.meta.get("thresholds", {})

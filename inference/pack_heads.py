@@ -34,7 +34,7 @@ from PIL import Image
 
 from inference.classifier import ReptileClassifier
 from inference.hashing import file_sha256
-from inference.pack import PackError, PackTaxon, check_pack_taxa, check_taxa_in_db, read_pack_files
+from inference.pack import PackError, PackTaxon, check_pack_taxa, read_pack_files
 from inference.postprocess import postprocess
 from inference.preprocess import ImageLimits, decode_image
 from inference.types import Identification, TaxonScore
@@ -55,7 +55,7 @@ class PackHead:
     Attributes:
         name: ``"<pack name>@<head sha256 prefix>"``.
         taxa: the C classes, in output order.
-        taxon_rows: one species-database row per class (``taxa.json``), or ``()``.
+        taxon_rows: one species-database row per class (``taxa.json``, not read here), or ``()``.
         weight: (1280, C) float32. bias: (C,) float32. temperature: > 0.
         confident: "pretty sure" threshold on the top probability, in [0, 1].
         venom_guard: most venomous mass a harmless confident answer may leave, in [0, 1].
@@ -89,18 +89,17 @@ class PackHead:
         return e / e.sum(axis=1, keepdims=True)
 
     @classmethod
-    def load(cls, pack_dir: Path | str, species_db: Path | str | None = None) -> PackHead:
-        """Read and check a head-only pack.
+    def load(cls, pack_dir: Path | str) -> PackHead:
+        """Read and check a head-only pack (its labels and rows are checked against the species
+        database by the species repository, :meth:`bot.core.species.SpeciesRepository.open`).
 
         Raises:
             FileNotFoundError: a pack file is missing.
-            PackError: the files disagree with each other, with their sha-256, or with ``species_db``.
+            PackError: the files disagree with each other or with their sha-256.
         """
         pack_dir = Path(pack_dir)
         meta, pack_taxa = read_pack_files(pack_dir)
         check_pack_taxa(pack_taxa, pack_dir)
-        if species_db is not None:
-            check_taxa_in_db(list(pack_taxa.labels), Path(species_db), rows=pack_taxa.rows)
         head_path = pack_dir / str(meta.get("head_file", HEAD_FILE))
         if not head_path.exists():
             raise FileNotFoundError(head_path)
@@ -122,9 +121,9 @@ class PackHead:
         )
 
 
-def load_pack_heads(pack_dirs: Sequence[Path | str], species_db: Path | str | None = None) -> list[PackHead]:
+def load_pack_heads(pack_dirs: Sequence[Path | str]) -> list[PackHead]:
     """Load several head-only packs (see :meth:`PackHead.load`); raises as it does."""
-    return [PackHead.load(p, species_db) for p in pack_dirs]
+    return [PackHead.load(p) for p in pack_dirs]
 
 
 def apply_packs(base: Identification, embedding: np.ndarray, heads: Sequence[PackHead]) -> Identification:
@@ -180,6 +179,11 @@ class StackedClassifier:
     def name(self) -> str:
         """``"<base name>+<pack>+<pack>..."``."""
         return "+".join([self.base.name, *(h.name for h in self.heads)])
+
+    @property
+    def taxa(self) -> list[PackTaxon]:
+        """Every pack's output classes (labels), for the species repository's check."""
+        return [t for h in self.heads for t in h.taxa]
 
     @property
     def taxon_rows(self) -> tuple[dict[str, Any], ...]:

@@ -32,6 +32,7 @@ from bot.adapters.discord.render import DANGER_COLOUR, render_embed
 from bot.core import messages as m
 from bot.core.card import CardKind, FactCard, Severity
 from bot.core.lookup import lookup_species
+from bot.core.ratelimit import UserRateLimiter
 from bot.services import Services, open_services
 from bot.settings import Settings
 from inference.errors import RejectReason
@@ -297,6 +298,30 @@ async def test_reptile_refuses_a_too_large_attachment_before_downloading(
 
     assert_ephemeral_reply(fake, payload, m.too_large_text(MAX_BYTES))
     assert downloads(fake) == []
+
+
+async def test_a_refused_attachment_costs_no_photo_of_the_rate_limit(
+    bot: ReptileBot, fake: FakeDiscord, payloads: Payloads, services: Services
+) -> None:
+    services.identify.rate_limiter = UserRateLimiter(1, 3600.0)  # one photo per hour
+    huge = payloads.attachment("huge.jpg", fake.add_file("huge.jpg", b"\xff\xd8\xff", "image/jpeg"),
+                               size=MAX_BYTES + 1, content_type="image/jpeg")
+    refused = payloads.slash_with_attachment("reptile", "photo", huge)
+    await dispatch(bot, refused)
+    assert_ephemeral_reply(fake, refused, m.too_large_text(MAX_BYTES))
+
+    data = png_bytes()
+    ok = payloads.attachment("gradient.png", fake.add_file("gradient.png", data, "image/png"),
+                             size=len(data), content_type="image/png", width=320, height=240)
+    answered = payloads.slash_with_attachment("reptile", "photo", ok)
+    await dispatch(bot, answered)  # the refused file did not use up the one photo
+    assert exchange(fake, answered) == [("POST", "callback"), ("PATCH", "original")]
+    assert len(downloads(fake)) == 1
+
+    again = payloads.slash_with_attachment("reptile", "photo", ok)
+    await dispatch(bot, again)
+    assert_ephemeral_reply(fake, again, m.rate_limited_text(3600.0))
+    assert len(downloads(fake)) == 1  # a rate-limited photo is never downloaded
 
 
 async def test_a_file_that_says_it_is_an_image_but_is_not(

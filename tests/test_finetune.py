@@ -20,7 +20,7 @@ from inference.imagenet_taxa import IMAGENET_REPTILES
 from inference.pack import PackClassifier
 from inference.postprocess import REPTILE_INDICES
 from tests.synthetic_photos import photo
-from tests.test_training import SPECIES_DB, TAXA, make_folder
+from tests.test_training import TAXA, make_folder
 from training.train import main as train_main
 
 HINT = "--finetune needs torch: pip install torch==2.13.0 then pip install -e .[export]"
@@ -140,7 +140,7 @@ def test_train_finetune_writes_a_pack_that_loads_and_identifies(torch_extra, tmp
     report = json.loads((run_dir / "report.json").read_text())
     assert report["export_parity_max_abs_diff"] < 1e-4
 
-    clf = PackClassifier(pack, species_db=SPECIES_DB)
+    clf = PackClassifier(pack)
     x = _inputs(1)
     probs, logits = clf.predict(x)
     base_logits, _ = _session(DEFAULT_MODEL).run(["logits", "embedding"], {"input": x})

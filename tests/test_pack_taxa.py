@@ -25,10 +25,11 @@ from bot.adapters.text_render import render_text
 from bot.core import messages as m
 from bot.core.card import CardKind, Severity
 from bot.core.lookup import lookup_species
+from bot.core.species import TAXON_COLUMNS, SpeciesRepository
 from bot.services import open_services
 from bot.settings import Settings
 from inference.imagenet_taxa import IMAGENET_REPTILES
-from inference.pack import TAXA_FILE, TAXON_COLUMNS, PackClassifier, PackError
+from inference.pack import TAXA_FILE, PackClassifier, PackError
 from inference.postprocess import REPTILE_INDICES
 from tests.paths import REPO, require_photos
 from tests.synthetic_photos import make_species_folder, photo
@@ -235,10 +236,35 @@ def test_a_snake_with_unknown_venom_still_gets_the_caution():
     assert lizard.rank == "genus" and lizard.genus is None and taxon_warning(lizard) is None
 
 
-def test_pack_row_columns_are_the_species_table_columns():
-    from bot.species_db.build import COLUMNS
+def test_the_one_taxon_row_definition_is_the_species_table_of_the_schema():
+    from bot.species_db.build import SCHEMA_PATH
 
-    assert TAXON_COLUMNS == COLUMNS
+    conn = sqlite3.connect(":memory:")
+    conn.executescript(SCHEMA_PATH.read_text())
+    table = tuple(r[1] for r in conn.execute("PRAGMA table_info(taxa)"))
+    conn.close()
+    assert table == TAXON_COLUMNS  # the repository, the builder and the packs' rows use this list
+
+
+def test_inference_never_opens_the_species_database():
+    import ast
+
+    for module in ("pack.py", "pack_heads.py"):
+        tree = ast.parse((REPO / "inference" / module).read_text())
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)
+                    for a in n.names} | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert not imported & {"sqlite3", "aiosqlite"}, module
+        assert not {c for c in names if c.endswith("COLUMNS")}, module  # no column list of its own
+
+
+async def pack_taxa_served(clf: PackClassifier) -> list[str]:
+    """What the bot's species repository serves from a pack's rows, after checking its labels."""
+    repo = await SpeciesRepository.open(SPECIES_DB, clf.taxon_rows, clf.taxa)
+    try:
+        return [t.scientific_name for t in repo.pack_taxa]
+    finally:
+        await repo.close()
 
 
 # ------------------------------------------------------------------------------------------- runtime
@@ -314,12 +340,12 @@ async def test_a_database_taxon_keeps_database_facts_even_if_the_pack_row_differ
         await services.close()
 
 
-def test_a_pack_disagreeing_with_the_database_on_venom_still_fails_loudly(trained, tmp_path):
+async def test_a_pack_disagreeing_with_the_database_on_venom_still_fails_loudly(trained, tmp_path):
     pack = _copy_pack(trained[0], tmp_path / "harmless-cobra")
     for name in ("labels.json", TAXA_FILE):
         _edit_json(pack / name, lambda d: _row(d, "Naja samarensis").update(venom="harmless"))
     with pytest.raises(PackError, match=r"Naja samarensis.*retrain"):
-        PackClassifier(pack, species_db=SPECIES_DB)
+        await open_services(Settings(reptile_pack=pack))
 
 
 def test_labels_and_taxon_rows_must_agree(trained, tmp_path):
@@ -336,13 +362,13 @@ async def test_a_pack_row_that_breaks_the_schema_is_refused(trained, tmp_path):
         await open_services(Settings(reptile_pack=pack))
 
 
-def test_a_pack_without_rows_for_unknown_taxa_fails_loudly(trained, tmp_path):
+async def test_a_pack_without_rows_for_unknown_taxa_fails_loudly(trained, tmp_path):
     pack = _copy_pack(trained[0], tmp_path / "no-rows")
     (pack / TAXA_FILE).unlink()
     _edit_json(pack / "pack.json", lambda d: d.pop("taxa_file"))
     with pytest.raises(PackError, match=f"{NEW}: not in the species database"):
-        PackClassifier(pack, species_db=SPECIES_DB)
-    assert PackClassifier(pack).taxon_rows == ()  # without a database to check against it still loads
+        await open_services(Settings(reptile_pack=pack))
+    assert PackClassifier(pack).taxon_rows == ()  # the pack's files alone are consistent
 
 
 async def test_an_old_style_pack_without_taxon_rows_still_loads(tmp_path):
@@ -351,8 +377,9 @@ async def test_an_old_style_pack_without_taxon_rows_still_loads(tmp_path):
     pack = _copy_pack(COMMITTED_PACK, tmp_path / "old")
     (pack / TAXA_FILE).unlink()
     _edit_json(pack / "pack.json", lambda d: d.pop("taxa_file"))
-    clf = PackClassifier(pack, species_db=SPECIES_DB)
+    clf = PackClassifier(pack)
     assert clf.taxon_rows == () and len(clf.taxa) == 14
+    assert await pack_taxa_served(clf) == []
     services = await open_services(Settings(reptile_pack=pack))
     try:
         assert services.species.pack_taxa == []
@@ -363,7 +390,7 @@ async def test_an_old_style_pack_without_taxon_rows_still_loads(tmp_path):
         await services.close()
 
 
-def test_refresh_taxa_rewrites_rows_without_touching_the_model(trained, tmp_path, capsys):
+async def test_refresh_taxa_rewrites_rows_without_touching_the_model(trained, tmp_path, capsys):
     from inference.hashing import file_sha256
     from training.export_pack import main as export_main
 
@@ -383,7 +410,7 @@ def test_refresh_taxa_rewrites_rows_without_touching_the_model(trained, tmp_path
     minimal = _row(after, NEW)  # rebuilt from its label
     assert minimal["reptile_type"] == "lizard" and minimal["venom"] == "unknown"
     assert minimal["fun_fact"] == "unknown"
-    PackClassifier(pack, species_db=SPECIES_DB)
+    assert await pack_taxa_served(PackClassifier(pack)) == sorted((NEW, WITH_TOML))
     # a row that would change a venom status the venom guard was calibrated on is refused
     bad = tmp_path / "venom.toml"
     bad.write_text(TAXA_TOML.replace('venom = "harmless"',
@@ -392,11 +419,11 @@ def test_refresh_taxa_rewrites_rows_without_touching_the_model(trained, tmp_path
     assert "retrain" in capsys.readouterr().err
 
 
-def test_committed_pack_carries_the_database_rows():
+async def test_committed_pack_carries_the_database_rows():
     if not (COMMITTED_PACK / "pack.json").exists():
         pytest.skip("packs/ph-snakes not present")
-    clf = PackClassifier(COMMITTED_PACK, species_db=SPECIES_DB)
-    assert len(clf.taxon_rows) == 14 and clf.pack_only == ()
+    clf = PackClassifier(COMMITTED_PACK)
+    assert len(clf.taxon_rows) == 14 and await pack_taxa_served(clf) == []
     data = json.loads((COMMITTED_PACK / TAXA_FILE).read_text())
     assert {p["source"] for p in data["provenance"]} == {"species.sqlite"}
 

@@ -29,9 +29,9 @@ import pytest
 from aiohttp import web
 from PIL import Image
 
-from bot.core.quiz.state import INTERRUPTED, RUNNING
 from bot.services import open_services
 from bot.settings import Settings
+from bot.state.quiz import INTERRUPTED, RUNNING
 from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from bot.core.quiz.engine import (
     parse_text_answer,
 )
 from bot.core.quiz.questions import Difficulty, QuestionGenerator, QuestionKind, verify
-from bot.core.quiz.state import StateStore
+from bot.state.store import StateStore
 from tests.test_quiz_fixtures import taxa
 
 TAXA = taxa()

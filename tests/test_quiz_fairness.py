@@ -25,8 +25,10 @@ from bot.core.quiz.engine import (
     summary_text,
 )
 from bot.core.quiz.questions import QuestionGenerator
-from bot.core.quiz.state import MIGRATIONS, RoundScore, StateStore
 from bot.services import open_services
+from bot.state.db import MIGRATIONS
+from bot.state.quiz import RoundScore
+from bot.state.store import StateStore
 from tests.fake_telegram import FakeTelegram
 from tests.legacy_state import SCHEMA_1_SQL
 from tests.telegram_fixtures import WAIT_S, telegram_settings

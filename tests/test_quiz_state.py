@@ -10,12 +10,9 @@ import sqlite3
 
 import pytest
 
-from bot.core.quiz.state import (
-    INTERRUPTED,
-    MIGRATIONS,
-    RoundAlreadyRunning,
-    StateStore,
-)
+from bot.state.db import MIGRATIONS
+from bot.state.quiz import INTERRUPTED, RoundAlreadyRunning
+from bot.state.store import StateStore
 
 
 class Clock:
@@ -222,7 +219,7 @@ async def test_identification_log_has_no_raw_ids(store):
     assert await store.identification_count() == 2
     from sqlalchemy import select
 
-    from bot.core.quiz.tables import identifications as t
+    from bot.state.tables import identifications as t
 
     async with store._engine.connect() as conn:  # what is really stored, read back raw
         rows = (await conn.execute(select(t.c.platform, t.c.chat_hash, t.c.taxon, t.c.confidence)
@@ -268,7 +265,7 @@ async def test_cancelled_writer_never_leaves_the_connection_in_a_transaction(sta
     """A task cancelled in the middle of a write must not block every later write."""
     import asyncio
 
-    from bot.core.quiz.state import StateStore
+    from bot.state.store import StateStore
 
     store = await StateStore.open(state_target)
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.core.admin import is_admin, parse_admin_ids, stats_text
-from bot.core.quiz.state import StateStore
 from bot.core.ratelimit import UserRateLimiter
+from bot.state.store import StateStore
 
 
 class Clock:

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from bot.core.species import TAXON_COLUMNS
+from bot.core.taxonomy import GROUP_RANKS
 from bot.species_db.build import (
     ALLOWED_VALUES,
-    COLUMNS,
     DEFAULT_OUT,
     DEFAULT_SOURCE,
-    GROUP_RANKS,
     build,
     dump_metadata,
     dump_rows,
@@ -81,7 +81,7 @@ def test_committed_db_matches_source(
     if extra:
         details.append(f"not in the sources: {extra[:10]}")
     for name in changed[:5]:
-        cols = [c for c in COLUMNS if want[name][c] != have[name][c]]
+        cols = [c for c in TAXON_COLUMNS if want[name][c] != have[name][c]]
         details.append(f"{name}: columns differ: {cols}")
     pytest.fail(f"{REBUILD_HINT}\n" + "\n".join(details))
 
@@ -199,7 +199,7 @@ def test_validator_accepts_good_entry() -> None:
     assert row["lists"] == "seed,imagenet"
     assert row["adult_length_cm"] == 12.0
     assert row["subfamily"] is None
-    assert list(row) == list(COLUMNS)
+    assert list(row) == list(TAXON_COLUMNS)
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ from alembic.runtime.migration import MigrationContext
 
 from bot.core.quiz.engine import ChatRef, QuizEngine
 from bot.core.quiz.questions import QuestionGenerator
-from bot.core.quiz.state import StateStore, state_db_url
-from bot.core.quiz.tables import metadata
 from bot.settings import Settings
+from bot.state.db import state_db_url
+from bot.state.store import StateStore
+from bot.state.tables import metadata
 from tests.test_quiz_fixtures import taxa
 
 

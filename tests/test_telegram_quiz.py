@@ -29,8 +29,8 @@ from bot.adapters.telegram.quiz import (
 from bot.core import messages as m
 from bot.core.quiz.engine import ALREADY_RUNNING_TEXT, INTERRUPTED_TEXT, PHOTO_GONE_TEXT, ChatRef
 from bot.core.quiz.questions import PHOTO_PROMPT, Difficulty
-from bot.core.quiz.state import StateStore
 from bot.services import Services, open_services
+from bot.state.store import StateStore
 from tests.fake_telegram import FakeTelegram, Recorded
 from tests.paths import SHARED_PHOTOS, manifest_rows
 from tests.telegram_fixtures import WAIT_S, telegram_settings, wait_polling

@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.core.species import SpeciesRepository
+from bot.services import open_services
+from bot.settings import Settings
 from inference.imagenet_taxa import IMAGENET_REPTILES
 from inference.pack import PackClassifier, PackError
 from inference.postprocess import REPTILE_INDICES
@@ -96,9 +99,20 @@ def test_splits_never_share_a_near_duplicate_group():
     assert split[0] == split[1] and split[2] == split[3]
 
 
-def test_pack_classifier_uses_pack_taxa_for_reptiles_of_its_type(trained):
+async def pack_taxa_served(clf: PackClassifier) -> list[str]:
+    """The species repository's check of a pack against species.sqlite (as the bot opens it): the
+    names served from the pack's rows; raises ValueError when the pack disagrees with the database."""
+    repo = await SpeciesRepository.open(SPECIES_DB, clf.taxon_rows, clf.taxa)
+    try:
+        return [t.scientific_name for t in repo.pack_taxa]
+    finally:
+        await repo.close()
+
+
+async def test_pack_classifier_uses_pack_taxa_for_reptiles_of_its_type(trained):
     pack, _ = trained
-    clf = PackClassifier(pack, species_db=SPECIES_DB)
+    clf = PackClassifier(pack)
+    assert await pack_taxa_served(clf) == []  # every taxon is in the database and agrees with it
     assert clf.name.startswith("pack:synthetic@")
     snake = next(i for i, t in enumerate(IMAGENET_REPTILES) if t.reptile_type == "snake")
     logits = np.zeros(1000)
@@ -135,7 +149,7 @@ def test_venom_guard_blocks_confident_harmless_answers(trained):
     assert clf.confident(np.array([0.05, 0.9, 0.05]))  # a venomous top answer is never blocked
 
 
-def test_pack_with_unknown_taxon_fails_loudly(trained, tmp_path):
+async def test_pack_with_unknown_taxon_fails_loudly(trained, tmp_path):
     pack, _ = trained
     bad = tmp_path / "bad"
     shutil.copytree(pack, bad)
@@ -143,7 +157,7 @@ def test_pack_with_unknown_taxon_fails_loudly(trained, tmp_path):
     labels["taxa"][0]["scientific_name"] = "Imaginarius fictus"
     (bad / "labels.json").write_text(json.dumps(labels))
     with pytest.raises(PackError, match="Imaginarius fictus"):
-        PackClassifier(bad, species_db=SPECIES_DB)
+        await open_services(Settings(reptile_pack=bad))
     (bad / "head.npz").write_bytes(b"not a head")
     with pytest.raises(PackError, match="sha256"):
         PackClassifier(bad)
@@ -201,7 +215,7 @@ def test_cli_identify_with_pack(trained, tmp_path):
 
 
 @pytest.mark.photos
-def test_real_photos_small_pack(tmp_path):
+async def test_real_photos_small_pack(tmp_path):
     photos = require_photos()
     folder = tmp_path / "photos"
     for taxon in TAXA:  # symlinks in tmp only: the copyrighted photos are never copied
@@ -215,19 +229,20 @@ def test_real_photos_small_pack(tmp_path):
     code = train_main(["--folder", str(folder), "--out", str(tmp_path / "pack"), "--runs-dir",
                        str(tmp_path / "runs"), "--cache-dir", str(tmp_path / "cache"), "--augment", "1"])
     assert code == 0
-    clf = PackClassifier(tmp_path / "pack", species_db=SPECIES_DB)
+    clf = PackClassifier(tmp_path / "pack")
+    assert await pack_taxa_served(clf) == []
     f = next((folder / "Naja_samarensis").iterdir())
     ident = clf.identify(f.read_bytes())
     assert ident.model == clf.name
 
 
-def test_committed_ph_snakes_pack_loads_and_never_confidently_misses_venom():
+async def test_committed_ph_snakes_pack_loads_and_never_confidently_misses_venom():
     pack = REPO / "packs" / "ph-snakes"
     if not (pack / "pack.json").exists():
         pytest.skip("packs/ph-snakes not present")
-    clf = PackClassifier(pack, species_db=SPECIES_DB)
+    clf = PackClassifier(pack)
     assert len(clf.taxa) == 14
     assert [r["scientific_name"] for r in clf.taxon_rows] == [t.scientific_name for t in clf.taxa]
-    assert clf.pack_only == ()
+    assert await pack_taxa_served(clf) == []
 
     assert clf.meta["metrics"]["test"]["venomous_called_harmless_confident"] == 0

@@ -15,7 +15,7 @@ Taxon rows (``taxa.json``): one full row of the species database's ``taxa`` tabl
 column of ``bot/species_db/schema.sql``), so a pack can name taxa ``species.sqlite`` lacks and still
 give the bot a fact card for them. Each row comes, in order of preference, from
 
-1. ``species.sqlite`` (reviewed facts, copied verbatim; :func:`rows_from_db`);
+1. ``species.sqlite`` (reviewed facts, copied verbatim; :func:`bot.core.species.read_rows`);
 2. a ``--taxa FILE.toml`` in the ``data/species/*.toml`` format, validated by
    :mod:`bot.species_db.build` with ``lists`` values ``seed, imagenet, philippine, pack``
    (:func:`rows_from_toml`);
@@ -46,9 +46,10 @@ from typing import Any
 
 import numpy as np
 
+from bot.core.species import TAXON_COLUMNS, complete_row, read_rows
 from inference.hashing import file_sha256
 from inference.imagenet_taxa import IMAGENET_REPTILES
-from inference.pack import TAXA_FILE, TAXON_COLUMNS, read_pack_files
+from inference.pack import TAXA_FILE, read_pack_files
 from inference.postprocess import REPTILE_INDICES, softmax
 from inference.types import REPTILE_TYPES
 from training.head import LinearHead
@@ -114,29 +115,6 @@ def infer_types(logits: np.ndarray, labels: Sequence[str], temperature: float = 
         total = float(mass.sum())
         out[name] = TypeGuess(REPTILE_TYPES[k], float(mass[k] / total) if total > 0 else 0.0,
                               float(probs[rows].sum(axis=1).mean()), int(rows.sum()))
-    return out
-
-
-def rows_from_db(db_path: Path | str, names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Full ``taxa`` rows (dicts keyed by :data:`inference.pack.TAXON_COLUMNS`) of those ``names`` the
-    database has; names it lacks are left out.
-
-    Raises:
-        FileNotFoundError: ``db_path`` does not exist.
-    """
-    db_path = Path(db_path)
-    if not db_path.exists():
-        raise FileNotFoundError(db_path)
-    conn = sqlite3.connect(f"file:{db_path.resolve()}?mode=ro", uri=True)
-    try:
-        out = {}
-        for name in names:
-            row = conn.execute(f"SELECT {', '.join(TAXON_COLUMNS)} FROM taxa WHERE scientific_name = ?",
-                               (name,)).fetchone()
-            if row is not None:
-                out[name] = dict(zip(TAXON_COLUMNS, row, strict=True))
-    finally:
-        conn.close()
     return out
 
 
@@ -266,7 +244,7 @@ def resolve_taxa(
         FileNotFoundError: the database or the TOML file is missing.
         ValueError: invalid TOML rows, or (``check_names``) a missing name of 0 or more than 3 words.
     """
-    db = rows_from_db(species_db, names)
+    db = read_rows(species_db, names)
     toml = rows_from_toml(taxa_toml) if taxa_toml is not None else {}
     sha = db_source_sha(species_db)
     out: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
@@ -366,7 +344,7 @@ def write_taxa(
     existing ``pack.json`` (nothing else of it changes; ``model.onnx`` is never touched).
 
     Raises:
-        ValueError: a row does not have exactly the :data:`~inference.pack.TAXON_COLUMNS`.
+        ValueError: a row does not have exactly the :data:`~bot.core.species.TAXON_COLUMNS`.
     """
     pack_dir = Path(pack_dir)
     for row in rows:
@@ -406,7 +384,7 @@ def refresh_taxa(
     meta, pack_taxa = read_pack_files(pack_dir)
     names = [t.scientific_name for t in pack_taxa.labels]
     known = resolve_taxa(names, species_db, taxa_toml)
-    current = {r["scientific_name"]: (r, p) for r, p in
+    current = {r["scientific_name"]: (complete_row(r), p) for r, p in
                zip(pack_taxa.rows, pack_taxa.provenance or [{}] * len(pack_taxa.rows), strict=False)}
     rows, provenance, problems = [], [], []
     for label in pack_taxa.labels:

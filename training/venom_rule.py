@@ -58,9 +58,10 @@ async def measure(photos: Path, packs: list[Path]) -> list[str]:
     if packs:
         from inference.pack_heads import load_pack_heads
 
-        heads = load_pack_heads(packs, SPECIES_DB)
+        heads = load_pack_heads(packs)
         extra = [r for h in heads for r in h.taxon_rows]
-    repo = await SpeciesRepository.open(SPECIES_DB, extra_rows=extra)
+    labels = [t for h in heads for t in h.taxa]
+    repo = await SpeciesRepository.open(SPECIES_DB, extra_rows=extra, labels=labels)
     service = IdentifyService(_NoIdentifier(), repo, max_bytes=1)
     per: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     cleared_min = np.inf

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from bot.core.quiz.state import StateStore
+from bot.state.stats import UsageStatistics
 
 #: How far back "recent" counts look in /stats: one day, in seconds.
 RECENT_S = 24 * 3600
@@ -23,7 +23,7 @@ def is_admin(admin_ids: frozenset[str], platform: str, user_id: str | int) -> bo
     return f"{platform}:{user_id}".lower() in admin_ids
 
 
-async def stats_text(store: StateStore, pending_photos: int, queue_limit: int, started_at: float) -> str:
+async def stats_text(store: UsageStatistics, pending_photos: int, queue_limit: int, started_at: float) -> str:
     """Plain-text usage summary: identifications (all, last 24 h, distinct chats), most seen taxa,
     quiz rounds and players, and the inference queue. Contains no user or chat ids."""
     now = time.time()

@@ -73,7 +73,8 @@ class FactCard:
         body: free text for not-a-reptile and problem cards.
         tips: short tips, e.g. how to take a better photo.
         source_url: where the facts come from, or ``""``.
-        quizzable: true when the card is a confident identification that could become a quiz question.
+        quizzable: true when the card is a confident identification that could become a quiz question
+            (decided only by :meth:`bot.core.identify.IdentifyService.quizzable`).
     """
 
     kind: CardKind

@@ -196,7 +196,6 @@ def reptile_card(
         members=card.members,
         alternatives=alternatives,
         source_url=card.source_url,
-        quizzable=confident,
     )
 
 

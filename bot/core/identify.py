@@ -31,7 +31,8 @@ class PhotoIdentifier(Protocol):
 
 
 class IdentificationLog(Protocol):
-    """Where identifications are logged (implemented by :class:`bot.core.quiz.state.StateStore`)."""
+    """Where identifications are logged (implemented by
+    :class:`bot.state.identifications.IdentificationLog`)."""
 
     async def log_identification(
         self, platform: str, chat_id: str | int, scientific_name: str, confidence: float
@@ -212,8 +213,7 @@ class IdentifyService:
         """The fact card for a model answer (reptile or not).
 
         The answer is rolled up the taxonomy (:meth:`answer_for`); the venom rule
-        (:mod:`bot.core.venom`) decides the warning. A taxon served from a species pack's rows (not
-        the reviewed database) is never quizzable: quizzes only ask about reviewed facts.
+        (:mod:`bot.core.venom`) decides the warning; :meth:`quizzable` sets ``card.quizzable``.
         """
         try:
             answer = await self.answer_for(ident)
@@ -228,6 +228,12 @@ class IdentifyService:
         members = await self.species.members(top) if top.is_group else None
         card = reptile_card(ident, top, others, members, confident=answer.confident, score=answer.score,
                             venom_warning=answer.venom_warning)
-        if card.quizzable and self.species.from_pack(top.scientific_name):
-            card = dataclasses.replace(card, quizzable=False)
-        return card
+        return dataclasses.replace(card, quizzable=self.quizzable(answer))
+
+    def quizzable(self, answer: Answer) -> bool:
+        """Whether an answered photo may become a "Quiz the group!" question: the one place this is
+        decided. Only a confident answer (rolled up or not) about a taxon of the reviewed database:
+        a taxon served from a species pack's rows is never quizzed, since quizzes only ask about
+        reviewed facts."""
+        return (answer.taxon is not None and answer.confident
+                and not self.species.from_pack(answer.taxon.scientific_name))

@@ -1,11 +1,15 @@
-"""Read-only access to the species database (``species.sqlite``) with aiosqlite.
+"""The species repository: the one reader of the species database (``species.sqlite``), and the one
+definition of a taxon row (:class:`Taxon`, :data:`TAXON_COLUMNS`).
 
-The database is opened with SQLite's ``mode=ro`` URI, and every query is parameterised.
+The database is opened with SQLite's ``mode=ro`` URI (aiosqlite at run time, :func:`read_rows` for
+tools), and every query is parameterised. The builder (:mod:`bot.species_db.build`) writes the same
+columns; ``tests/test_pack_taxa.py`` checks they are the ``taxa`` table of ``schema.sql``.
 
-A species pack may bring taxon rows of its own (``taxa.json``, see :mod:`inference.pack`):
-:meth:`SpeciesRepository.open` merges them in with ``extra_rows``. A taxon the database has keeps the
-database's reviewed row; the others are served from the pack's rows (look-ups, fact cards, search),
-but never used for quizzes (:attr:`SpeciesRepository.database_taxa`).
+A species pack hands over its labels and taxon rows (``labels.json``, ``taxa.json``, read by
+:mod:`inference.pack` without knowing their columns): :meth:`SpeciesRepository.open` checks the labels
+against the database (:func:`check_pack_labels`) and merges the rows in with ``extra_rows``. A taxon
+the database has keeps the database's reviewed row; the others are served from the pack's rows
+(look-ups, fact cards, search), but never used for quizzes (:attr:`SpeciesRepository.database_taxa`).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiosqlite
 from rapidfuzz import fuzz, process
@@ -86,8 +90,26 @@ class SearchHit:
     score: float
 
 
-_COLUMNS = ", ".join(f.name for f in fields(Taxon))
-_PLACEHOLDERS = ", ".join("?" for _ in fields(Taxon))
+#: Columns of the ``taxa`` table, in schema order (``bot/species_db/schema.sql``): the one list, used
+#: by this repository, the builder and the species packs' ``taxa.json`` rows.
+TAXON_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Taxon))
+#: Columns added to the ``taxa`` table after packs first carried rows (issue 11), with the value an
+#: older ``taxa.json`` row gets for each, so a pack trained before them still loads.
+LATER_COLUMNS: dict[str, Any] = {
+    "continents": "", "synonyms": "", "venom_source_url": None, "who_category": None, "who_regions": "",
+}
+_COLUMNS = ", ".join(TAXON_COLUMNS)
+_PLACEHOLDERS = ", ".join("?" for _ in TAXON_COLUMNS)
+
+
+class PackLabel(Protocol):
+    """One output class of a species pack as the repository checks it (``labels.json``;
+    :class:`inference.pack.PackTaxon` has these)."""
+
+    scientific_name: str
+    rank: str
+    reptile_type: str
+    venom: str
 
 
 def _normalise(text: str) -> str:
@@ -98,29 +120,41 @@ def _normalise(text: str) -> str:
 
 def _row_to_taxon(row: aiosqlite.Row | tuple) -> Taxon:
     values = list(row)
-    names = [f.name for f in fields(Taxon)]
-    values[names.index("well_known")] = bool(values[names.index("well_known")])
+    values[_WELL_KNOWN] = bool(values[_WELL_KNOWN])
     return Taxon(*values)
 
 
+_WELL_KNOWN = TAXON_COLUMNS.index("well_known")
+
+
 _SCHEMA_PATH = Path(__file__).resolve().parents[1] / "species_db" / "schema.sql"
+
+
+def complete_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A pack's taxon row with the :data:`LATER_COLUMNS` it lacks filled in (a pack trained before
+    they existed), in :data:`TAXON_COLUMNS` order; keys that are no column are kept (at the end), so
+    :func:`taxa_from_rows` can refuse them."""
+    full = {**LATER_COLUMNS, **dict(row)}
+    return {**{k: full[k] for k in TAXON_COLUMNS if k in full},
+            **{k: v for k, v in full.items() if k not in TAXON_COLUMNS}}
 
 
 def taxa_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Taxon]:
     """Check rows (dicts keyed by the ``taxa`` columns, e.g. a pack's ``taxa.json``) against the real
     schema and return them as :class:`Taxon` objects, in input order.
 
-    The rows are inserted into an in-memory database made from ``bot/species_db/schema.sql``, so
-    they obey exactly its NOT NULL and CHECK constraints and get its column types.
+    The rows are completed (:func:`complete_row`), then inserted into an in-memory database made
+    from ``bot/species_db/schema.sql``, so they obey exactly its NOT NULL and CHECK constraints and
+    get its column types.
 
     Raises:
         ValueError: a row lacks a column, has an unknown one, breaks a constraint, or repeats a name.
     """
-    names = [f.name for f in fields(Taxon)]
+    names = list(TAXON_COLUMNS)
     conn = sqlite3.connect(":memory:")
     try:
         conn.executescript(_SCHEMA_PATH.read_text(encoding="utf-8"))
-        for row in rows:
+        for row in map(complete_row, rows):
             label = row.get("scientific_name", "?")
             if set(row) != set(names):
                 raise ValueError(f"taxon row {label}: columns {sorted(set(row) ^ set(names))} differ from "
@@ -131,6 +165,60 @@ def taxa_from_rows(rows: Iterable[Mapping[str, Any]]) -> list[Taxon]:
             except sqlite3.Error as exc:
                 raise ValueError(f"taxon row {label}: {exc}") from exc
         return [_row_to_taxon(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM taxa ORDER BY rowid")]
+    finally:
+        conn.close()
+
+
+def check_pack_labels(labels: Iterable[PackLabel], taxa: Iterable[Taxon], rows: Iterable[Taxon] = ()) -> None:
+    """Check a species pack's labels against the database's rows ``taxa``.
+
+    A label the database has must have the same rank, type and venom status there (the pack's venom
+    guard was calibrated on those). A label the database lacks is allowed only when the pack carries a
+    taxon row for it (``rows``); the repository then serves that row.
+
+    Raises:
+        ValueError: listing every mismatch and every label with neither a database row nor a pack row.
+    """
+    db = {t.scientific_name: t for t in taxa}
+    carried = {t.scientific_name for t in rows}
+    problems = []
+    for label in labels:
+        name, says = label.scientific_name, (label.rank, label.reptile_type, label.venom)
+        row = db.get(name)
+        if row is None:
+            if name not in carried:
+                problems.append(f"{name}: not in the species database and the pack carries no taxon row "
+                                "for it (retrain, or add taxa.json)")
+        elif (row.rank, row.reptile_type, row.venom) != says:
+            problems.append(f"{name}: pack says {says}, database says "
+                            f"{(row.rank, row.reptile_type, row.venom)} (retrain the pack)")
+    if problems:
+        raise ValueError("species pack does not match the species database: " + "; ".join(problems))
+
+
+def read_rows(path: Path | str, names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The database's rows (dicts keyed by :data:`TAXON_COLUMNS`, values as stored) by scientific
+    name, read synchronously for tools (pack export, the builder's ``--check``): those of ``names`` it
+    has (names it lacks are left out), or with ``names=None`` every row, sorted by scientific name.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        out = {}
+        if names is None:
+            for row in conn.execute(f"SELECT {_COLUMNS} FROM taxa ORDER BY scientific_name"):
+                out[row[0]] = dict(zip(TAXON_COLUMNS, row, strict=True))
+            return out
+        for name in names:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM taxa WHERE scientific_name = ?", (name,)).fetchone()
+            if row is not None:
+                out[name] = dict(zip(TAXON_COLUMNS, row, strict=True))
+        return out
     finally:
         conn.close()
 
@@ -166,19 +254,24 @@ class SpeciesRepository:
                 self._choice_is_synonym.append(i >= 2)
 
     @classmethod
-    async def open(cls, path: Path, extra_rows: Iterable[Mapping[str, Any]] = ()) -> SpeciesRepository:
-        """Open ``path`` read-only, merging in a species pack's taxon rows.
+    async def open(
+        cls, path: Path, extra_rows: Iterable[Mapping[str, Any]] = (), labels: Iterable[PackLabel] = ()
+    ) -> SpeciesRepository:
+        """Open ``path`` read-only, checking a species pack's labels and merging in its taxon rows.
 
         Args:
             path: the species database.
-            extra_rows: taxon rows (dicts keyed by the ``taxa`` columns, e.g.
+            extra_rows: taxon rows (dicts keyed by :data:`TAXON_COLUMNS`, e.g.
                 :attr:`inference.pack.PackClassifier.taxon_rows`). Rows of taxa the database has are
                 ignored (its reviewed facts win); the others are served as if they were in it.
+            labels: the pack's output classes (e.g. :attr:`inference.pack.PackClassifier.taxa`),
+                checked with :func:`check_pack_labels`.
 
         Raises:
             FileNotFoundError: when the file does not exist.
             sqlite3.DatabaseError: when it is not a species database.
-            ValueError: when an extra row breaks the schema (see :func:`taxa_from_rows`).
+            ValueError: when an extra row breaks the schema (see :func:`taxa_from_rows`) or a label
+                disagrees with the database (see :func:`check_pack_labels`).
         """
         path = Path(path)
         if not path.is_file():
@@ -188,6 +281,7 @@ class SpeciesRepository:
         try:
             async with conn.execute(f"SELECT {_COLUMNS} FROM taxa ORDER BY scientific_name") as cur:
                 taxa = [_row_to_taxon(r) for r in await cur.fetchall()]
+            check_pack_labels(labels, taxa, extra)
         except BaseException:
             await conn.close()
             raise

@@ -38,41 +38,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.core.species import TAXON_COLUMNS, read_rows
+from bot.core.taxonomy import GROUP_RANKS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = Path(__file__).with_name("schema.sql")
 DEFAULT_SOURCE = REPO_ROOT / "data" / "species"
 DEFAULT_OUT = REPO_ROOT / "species.sqlite"
 BUILT_BY = "bot.species_db.build"
-
-#: Columns of the ``taxa`` table, in schema order. Every row dict has exactly these keys.
-COLUMNS: tuple[str, ...] = (
-    "scientific_name",
-    "common_name",
-    "rank",
-    "genus",
-    "subfamily",
-    "family",
-    "reptile_type",
-    "distribution",
-    "habitat",
-    "colour",
-    "diet",
-    "diet_class",
-    "iucn_category",
-    "iucn_year",
-    "venom",
-    "adult_length_cm",
-    "fun_fact",
-    "well_known",
-    "lists",
-    "source_url",
-    "iucn_source_url",
-    "continents",
-    "synonyms",
-    "venom_source_url",
-    "who_category",
-    "who_regions",
-)
 
 #: Text fields every entry must have (non-empty strings).
 REQUIRED_TEXT: tuple[str, ...] = (
@@ -96,7 +69,7 @@ OPTIONAL_TEXT: tuple[str, ...] = ("genus", "subfamily", "iucn_source_url", "veno
 #: Every key an entry may have (``lists``, ``continents``, ``who_regions`` and ``synonyms`` are TOML
 #: arrays of strings, ``well_known`` a boolean, ``iucn_year`` and ``who_category`` integers,
 #: ``adult_length_cm`` a number).
-ALLOWED_KEYS: frozenset[str] = frozenset(COLUMNS)
+ALLOWED_KEYS: frozenset[str] = frozenset(TAXON_COLUMNS)
 
 #: Origins an entry may be listed in, in the canonical order used in the ``lists`` column.
 LIST_NAMES: tuple[str, ...] = (
@@ -120,8 +93,6 @@ TUATARA_FAMILY = "Sphenodontidae"
 #: ``pack`` = the taxon came with a species pack, not with ``data/species``.
 PACK_LIST_NAMES: tuple[str, ...] = (*LIST_NAMES, "pack")
 
-#: Ranks above species/subspecies: these rows describe a group, not one animal.
-GROUP_RANKS: tuple[str, ...] = ("genus", "subfamily", "family")
 #: IUCN categories that mean "an assessment exists" (so an assessment year may be given).
 ASSESSED_CATEGORIES: frozenset[str] = frozenset({"LC", "NT", "VU", "EN", "CR", "EW", "EX", "DD"})
 
@@ -534,7 +505,8 @@ def _check_consistency(entries: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def to_row(entry: dict[str, Any], list_names: Sequence[str] = LIST_NAMES) -> dict[str, Any]:
-    """Convert one validated entry to its ``taxa`` row (a dict keyed by :data:`COLUMNS`).
+    """Convert one validated entry to its ``taxa`` row (a dict keyed by
+    :data:`~bot.core.species.TAXON_COLUMNS`).
 
     Omitted/empty optional text becomes ``None``; ``lists`` becomes a comma-separated string in
     ``list_names`` order (default :data:`LIST_NAMES`), ``continents`` and ``who_regions`` likewise in
@@ -553,7 +525,7 @@ def to_row(entry: dict[str, Any], list_names: Sequence[str] = LIST_NAMES) -> dic
     row["synonyms"] = SYNONYM_SEPARATOR.join(s for s in entry.get("synonyms", ()) if s.casefold() not in own)
     row["who_category"] = entry.get("who_category")
     row["who_regions"] = ",".join(r for r in WHO_REGIONS if r in entry.get("who_regions", ()))
-    return {key: row[key] for key in COLUMNS}
+    return {key: row[key] for key in TAXON_COLUMNS}
 
 
 def expected_rows(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -564,13 +536,8 @@ def expected_rows(entries: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def dump_rows(db_path: Path | str) -> list[dict[str, Any]]:
     """Return the ``taxa`` rows of an existing database as dicts shaped like :func:`to_row`'s output,
-    sorted by ``scientific_name``."""
-    uri = Path(db_path).resolve().as_uri() + "?mode=ro"
-    with sqlite3.connect(uri, uri=True) as conn:
-        cursor = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM taxa ORDER BY scientific_name")
-        rows = [dict(zip(COLUMNS, values, strict=True)) for values in cursor]
-    conn.close()
-    return rows
+    sorted by ``scientific_name`` (read by the species repository, :func:`bot.core.species.read_rows`)."""
+    return list(read_rows(db_path).values())
 
 
 def dump_metadata(db_path: Path | str) -> dict[str, str]:
@@ -606,11 +573,11 @@ def build(source_dir: Path | str = DEFAULT_SOURCE, out_path: Path | str = DEFAUL
         conn = sqlite3.connect(tmp)
         try:
             conn.executescript(SCHEMA_PATH.read_text(encoding="utf-8"))
-            placeholders = ", ".join("?" for _ in COLUMNS)
+            placeholders = ", ".join("?" for _ in TAXON_COLUMNS)
             with conn:
                 conn.executemany(
-                    f"INSERT INTO taxa ({', '.join(COLUMNS)}) VALUES ({placeholders})",
-                    [tuple(row[c] for c in COLUMNS) for row in rows],
+                    f"INSERT INTO taxa ({', '.join(TAXON_COLUMNS)}) VALUES ({placeholders})",
+                    [tuple(row[c] for c in TAXON_COLUMNS) for row in rows],
                 )
                 conn.executemany(
                     "INSERT INTO metadata (key, value) VALUES (?, ?)",

@@ -5,12 +5,13 @@ answer is a core fact card rendered by :mod:`.render`.
 
 Answer flow for a photo (Discord allows 3 seconds for the first answer):
 
-1. check the per-user rate limit and the attachment's declared size and content type *before*
-   downloading (:meth:`~bot.core.identify.IdentifyService.rate_check` and
-   :meth:`~bot.core.identify.IdentifyService.precheck`); a refusal is an ephemeral reply at once;
-2. otherwise defer with "thinking…", download at most ``MAX_IMAGE_BYTES``, identify off the loop;
-3. edit the "thinking…" message into the fact-card embed (with a "Quiz the group!" button after a
-   confident identification; only the attachment URL is remembered, never the bytes). A problem found
+1. the core (:class:`bot.core.photo.IdentifyPhoto`) checks the attachment's declared size and content
+   type, then the per-user rate limit, *before* downloading; a refusal is an ephemeral reply at once
+   and a refused file costs no quota;
+2. otherwise the fetch it calls defers with "thinking…" and downloads at most ``MAX_IMAGE_BYTES``;
+   the core identifies off the loop and logs;
+3. edit the "thinking…" message into the fact-card embed (with a "Quiz the group!" button for the
+   core's quiz offer; only the attachment URL is remembered, never the bytes). A problem found
    only after downloading (a file that says it is an image but is not, busy, an error) matters to the
    sender only: the thinking message is deleted and the kind answer is sent as an ephemeral follow-up.
 """
@@ -34,6 +35,7 @@ from bot.core.admin import NOT_ADMIN_TEXT, is_admin, stats_text
 from bot.core.card import CardKind, FactCard
 from bot.core.cards import problem_card
 from bot.core.lookup import lookup_species
+from bot.core.photo import FetchFailed, FetchTooLarge, PhotoRequest, QuizOffer
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -73,14 +75,6 @@ class ImageSource:
     size: int | None
     content_type: str | None
     filename: str = ""
-
-
-class FetchTooLarge(Exception):
-    """The download went past the byte limit."""
-
-
-class FetchFailed(Exception):
-    """The picture could not be downloaded."""
 
 
 class ImageFetcher:
@@ -238,42 +232,34 @@ class DiscordHandlers:
 
     # ------------------------------------------------------------------ photo flow
     async def identify_source(self, interaction: discord.Interaction, source: ImageSource) -> None:
-        """Rate check, precheck, defer, download, identify, answer (see the module docstring)."""
-        identify = self.services.identify
-        refusal = await self.services.rate_check(PLATFORM, interaction.user.id) or identify.precheck(
-            source.size, source.content_type
-        )
-        if refusal is not None:
-            await self.send_private(interaction, refusal)
+        """The core photo use case with a fetch that defers ("thinking…") and downloads, then the
+        answer (see the module docstring)."""
+        max_bytes = self.services.identify.max_bytes
+
+        async def fetch() -> bytes:
+            await interaction.response.defer(thinking=True)
+            return await self.fetcher.fetch(source.url, max_bytes)
+
+        reply = await self.services.photos.handle(PhotoRequest(
+            PLATFORM, interaction.channel_id or 0, interaction.user.id, source.size, source.content_type,
+            fetch))
+        if reply.card.kind is CardKind.PROBLEM:
+            await self.send_private(interaction, reply.card)
             return
-        await interaction.response.defer(thinking=True)
-        try:
-            data = await self.fetcher.fetch(source.url, identify.max_bytes)
-        except FetchTooLarge:
-            card = problem_card(m.too_large_text(identify.max_bytes))
-        except FetchFailed as exc:
-            log.warning("download failed: %s", exc)
-            card = problem_card(m.DOWNLOAD_FAILED_TEXT)
-        else:
-            outcome = await identify.identify(data, platform=PLATFORM, chat_id=interaction.channel_id or 0)
-            card = outcome.card
-        if card.kind is CardKind.PROBLEM:
-            await self.send_private(interaction, card)
-            return
-        view = self.photo_quiz_view(interaction, card, source)
+        view = self.photo_quiz_view(interaction, reply.quiz_offer, source)
         if view is None:
-            await interaction.edit_original_response(embed=render_embed(card))
+            await interaction.edit_original_response(embed=render_embed(reply.card))
         else:
-            await interaction.edit_original_response(embed=render_embed(card), view=view)
+            await interaction.edit_original_response(embed=render_embed(reply.card), view=view)
 
     def photo_quiz_view(
-        self, interaction: discord.Interaction, card: FactCard, source: ImageSource
+        self, interaction: discord.Interaction, offer: QuizOffer | None, source: ImageSource
     ) -> discord.ui.View | None:
-        """The "Quiz the group!" button for a confident identification, or ``None``."""
-        if self.quiz is None or not card.quizzable or not card.scientific_name:
+        """The "Quiz the group!" button for the core's quiz offer, or ``None``."""
+        if self.quiz is None or offer is None:
             return None
         key = self.services.quiz.remember_photo(
-            PLATFORM, interaction.channel_id or 0, source.url, card.scientific_name
+            PLATFORM, interaction.channel_id or 0, source.url, offer.scientific_name
         )
         return photo_view(key)
 

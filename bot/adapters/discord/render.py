@@ -15,7 +15,7 @@ from discord.utils import escape_markdown
 from bot.core.card import CardKind, FactCard, Severity
 from bot.core.quiz.engine import restart_reveal_text
 from bot.core.quiz.questions import Question
-from bot.core.quiz.state import CutQuestion
+from bot.state.quiz import CutQuestion
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 4096

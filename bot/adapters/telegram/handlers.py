@@ -7,7 +7,7 @@ with that command as its caption). ``/start``, ``/help`` and ``/species NAME`` w
 
 Privacy and admin (everywhere): ``/forgetme`` deletes the sender's quiz scores and answers; ``/stats``
 answers only the ids in ``ADMIN_IDS``. Photos count against the per-user rate limit before anything is
-downloaded.
+downloaded, after the size/type precheck (:mod:`bot.core.photo`).
 
 Network faults: replies, ``getFile`` and downloads are retried a few times with backoff on network errors
 (timeouts, reset connections, 5xx) by :func:`with_retries`; 429 answers are retried by PTB's
@@ -70,8 +70,8 @@ from bot.adapters.telegram.render import render_html
 from bot.core import messages as m
 from bot.core.admin import NOT_ADMIN_TEXT, is_admin, stats_text
 from bot.core.card import FactCard
-from bot.core.cards import problem_card
 from bot.core.lookup import lookup_species
+from bot.core.photo import FetchTooLarge, PhotoRequest
 from bot.core.quiz.engine import NoQuestions, RoundAlreadyRunning
 from bot.core.quiz.questions import Difficulty
 from bot.logging_setup import redact
@@ -270,9 +270,10 @@ async def identify_attachment(
 ) -> None:
     """Identify the photo or image file in ``source`` and answer ``reply_to``.
 
-    The declared size and MIME type are checked *before* ``getFile``; the bytes are downloaded only
-    when they pass. Telegram's own download limit (``getFile`` answers "file is too big" above 20 MB)
-    gets the same kind too-large reply.
+    The order (precheck, rate limit, download, identify, log, quiz offer) is the core's
+    (:class:`bot.core.photo.IdentifyPhoto`); this gives it the ``getFile`` + download step and renders
+    the reply. Telegram's own download limit (``getFile`` answers "file is too big" above 20 MB) gets
+    the same kind too-large reply.
     """
     services = services_of(context)
     att = attachment_of(source)
@@ -282,36 +283,29 @@ async def identify_attachment(
     if att.kind is not MediaKind.IMAGE:
         await reply_plain(reply_to, m.NO_PHOTO_TEXT)
         return
-    refusal = services.identify.precheck(att.file_size, att.mime_type)
-    if refusal is not None:
-        await reply_card(reply_to, refusal)
-        return
     asker = reply_to.from_user.id if reply_to.from_user is not None else reply_to.chat.id
-    limited = await services.rate_check(PLATFORM, asker)
-    if limited is not None:
-        await reply_card(reply_to, limited)
-        return
-    await _typing(reply_to)
-    try:
-        tg_file = await with_retries("getFile", lambda: context.bot.get_file(att.file_id))
-    except BadRequest as exc:
-        if "too big" in str(exc).lower():
-            log.info("telegram: getFile refused a file as too big")
-            await reply_card(reply_to, problem_card(m.too_large_text(services.identify.max_bytes)))
-            return
-        raise
-    data = await with_retries("file download", tg_file.download_as_bytearray)
-    outcome = await services.identify.identify(bytes(data), platform=PLATFORM, chat_id=reply_to.chat.id)
+
+    async def fetch() -> bytes:
+        await _typing(reply_to)
+        try:
+            tg_file = await with_retries("getFile", lambda: context.bot.get_file(att.file_id))
+        except BadRequest as exc:
+            if "too big" in str(exc).lower():  # Telegram's own download limit (20 MB)
+                raise FetchTooLarge(str(exc)) from exc
+            raise
+        return bytes(await with_retries("file download", tg_file.download_as_bytearray))
+
+    reply = await services.photos.handle(
+        PhotoRequest(PLATFORM, reply_to.chat.id, asker, att.file_size, att.mime_type, fetch))
     markup = None
-    ident = outcome.identification
-    if outcome.card.quizzable and _in_group(reply_to) and ident is not None and ident.top:
+    if reply.quiz_offer is not None and _in_group(reply_to):
         key = services.quiz.remember_photo(
-            PLATFORM, reply_to.chat.id, att.file_id, ident.top[0].scientific_name
+            PLATFORM, reply_to.chat.id, att.file_id, reply.quiz_offer.scientific_name
         )
         markup = InlineKeyboardMarkup(
             [[InlineKeyboardButton(PHOTO_BUTTON_TEXT, callback_data=PHOTO_CALLBACK_PREFIX + key)]]
         )
-    await reply_card(reply_to, outcome.card, markup)
+    await reply_card(reply_to, reply.card, markup)
 
 
 # ---------------------------------------------------------------------------------------------------

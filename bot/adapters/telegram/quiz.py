@@ -40,8 +40,8 @@ from bot.core.quiz.engine import (
     restart_reveal_text,
 )
 from bot.core.quiz.questions import Difficulty
-from bot.core.quiz.state import CutQuestion
 from bot.services import Services
+from bot.state.quiz import CutQuestion
 
 log = logging.getLogger(__name__)
 

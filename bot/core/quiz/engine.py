@@ -49,7 +49,7 @@ from bot.core.quiz.questions import (
     Question,
     QuestionGenerator,
 )
-from bot.core.quiz.state import (
+from bot.state.quiz import (
     FINISHED,
     STOPPED,
     AnswerResult,
@@ -58,8 +58,8 @@ from bot.core.quiz.state import (
     RoundAlreadyRunning,
     RoundScore,
     ScoreRow,
-    StateStore,
 )
+from bot.state.store import StateStore
 
 __all__ = [
     "INTERRUPTED_TEXT",

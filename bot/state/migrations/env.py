@@ -1,15 +1,15 @@
-"""Alembic environment for the state database. :func:`bot.core.quiz.state.migrate` runs it on an open
+"""Alembic environment for the state database. :func:`bot.state.db.migrate` runs it on an open
 connection (``config.attributes["connection"]``); there is no ``alembic.ini`` and no offline mode."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from bot.core.quiz.tables import metadata
+from bot.state.tables import metadata
 
 connection = context.config.attributes.get("connection")
-if connection is None:  # pragma: no cover - only through bot.core.quiz.state.migrate
-    raise RuntimeError("run the state migrations through bot.core.quiz.state.migrate")
+if connection is None:  # pragma: no cover - only through bot.state.db.migrate
+    raise RuntimeError("run the state migrations through bot.state.db.migrate")
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
 with context.begin_transaction():
     context.run_migrations()

@@ -1,20 +1,8 @@
-"""The state database: quiz rounds, answers, scores, the identification log and the Telegram updates
-already handled. Separate from the read-only ``species.sqlite``.
+"""The quiz store: rounds, questions, answers and scores in the state database (:mod:`bot.state.db`).
 
-One data layer for two back ends (issue 13): SQLAlchemy 2 Core (async) over aiosqlite or asyncpg, with
-the schema created and upgraded by Alembic (``bot/core/quiz/migrations``, table definitions in
-:mod:`bot.core.quiz.tables`). The URL comes from ``STATE_DB_URL``: ``sqlite:///state.sqlite`` (the
-default; ``STATE_DB_PATH`` still names the file) or ``postgresql://user@host/db`` for several replicas.
-
-* SQLite: one connection, WAL (``journal_mode=WAL``, ``synchronous=NORMAL``: durable across application
-  crashes; a power cut may lose the last transactions but never corrupts the file), foreign keys on,
-  5 s busy timeout; writes in ``BEGIN IMMEDIATE`` transactions behind one :class:`asyncio.Lock`. A file
-  made before Alembic (its schema number in ``PRAGMA user_version``) is stamped with the matching
-  revision and upgraded. See https://www.sqlite.org/wal.html.
-* PostgreSQL: a small connection pool; rows that decide (a question being answered or closed) are
-  locked with ``SELECT ... FOR UPDATE``, so replicas never race each other.
-* Every statement is built by SQLAlchemy with bound parameters.
-* Points count only when a question closes (issue 15): :meth:`StateStore.record_answer` stores the
+* Rows that decide (a question being answered or closed) are locked with ``SELECT ... FOR UPDATE`` on
+  PostgreSQL, so replicas never race each other.
+* Points count only when a question closes (issue 15): :meth:`QuizStore.record_answer` stores the
   answer (with its press time and order) and nothing else, so ``/score``, the leaderboard, ``/stats``
   and round results never show an open question's points. Closing the question (reveal, early close,
   the end of its round) *settles* it: in one transaction it is closed and all its answers are added to
@@ -24,7 +12,6 @@ default; ``STATE_DB_PATH`` still names the file) or ``postgresql://user@host/db`
   (not voided): its answers were given in time, before the stop, so they count, exactly as if the
   question had closed; the adapters then show its answer where it was posted.
 * One running round per chat, enforced by a partial unique index.
-* The identification log keeps no photo and no raw chat id: only a salted SHA-256 of the chat id.
 
 Ids: ``platform`` is ``"telegram"``, ``"discord"`` or ``"terminal"``; chat, scope (Telegram chat or
 Discord server) and user ids are stored as text. Times are Unix seconds (float).
@@ -32,31 +19,17 @@ Discord server) and user ids are stored as text. Times are Unix seconds (float).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import hashlib
-import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, and_, case, delete, event, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.quiz.tables import answers, identifications, meta, processed_updates, questions, rounds, scores
+from bot.state.db import Database, completes_when_cancelled
+from bot.state.tables import answers, questions, rounds, scores
 
 RUNNING = "running"
 FINISHED = "finished"
@@ -68,26 +41,6 @@ ROUND_STATUSES = (RUNNING, FINISHED, STOPPED, INTERRUPTED)
 LEADERBOARD_SIZE = 10
 #: Points for one right answer.
 POINTS_PER_CORRECT = 1
-
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-#: The Alembic revisions, oldest first; revision ``MIGRATIONS[n - 1]`` is schema ``n`` (the number the
-#: SQLite files made before Alembic kept in ``PRAGMA user_version``).
-MIGRATIONS: tuple[str, ...] = ("0001", "0002", "0003")
-#: Handled Telegram updates are remembered this long (seconds); Telegram re-delivers for about a day.
-PROCESSED_UPDATES_KEEP_S = 2 * 24 * 3600
-
-
-@dataclass(frozen=True, slots=True)
-class UsageStats:
-    """Aggregate usage for admins: identification and quiz counts, never ids or photos."""
-
-    identifications: int
-    identifications_recent: int
-    chats: int
-    top_taxa: tuple[tuple[str, int], ...]
-    rounds: int
-    rounds_running: int
-    players: int
 
 
 #: Longest display name stored (Telegram first+last names are up to 64+64 characters, Discord
@@ -198,191 +151,18 @@ class RoundScore:
     answered: int
 
 
-_F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
-
-
-def _completes_when_cancelled(method: _F) -> _F:
-    """Run a write method in a task of its own: when the caller is cancelled, the write (its whole
-    transaction) still runs to its end, then the cancellation is re-raised. A transaction cut in the
-    middle of a statement could leave the shared SQLite connection locked."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return await _shielded(method(*args, **kwargs))
-
-    return wrapper  # type: ignore[return-value]
-
-
-async def _shielded(awaitable: Any) -> Any:
-    """Await ``awaitable`` to completion even if the caller is cancelled meanwhile (then re-raise)."""
-    task = asyncio.ensure_future(awaitable)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await task
-        raise
-
 
 def _clean_name(name: str) -> str:
     name = " ".join(str(name).split())[:MAX_DISPLAY_NAME]
     return name or "Player"
 
 
-def state_db_url(value: str | Path) -> str:
-    """A SQLAlchemy async URL for ``value``: a file path (SQLite), ``":memory:"``, ``sqlite:///FILE`` or
-    ``postgresql://...`` (also ``postgres://``); the driver (aiosqlite, asyncpg) is filled in.
-
-    Raises:
-        ValueError: for any other URL scheme.
-    """
-    text = str(value)
-    if text == ":memory:":
-        return "sqlite+aiosqlite://"
-    if "://" not in text:
-        return f"sqlite+aiosqlite:///{text}"
-    if text.startswith("postgres://"):
-        text = "postgresql://" + text[len("postgres://"):]
-    url = make_url(text)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        return url.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
-    if backend == "postgresql":
-        return url.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    raise ValueError(f"STATE_DB_URL must be sqlite:///FILE or postgresql://..., not {backend!r}")
-
-
-def redacted_url(url: str) -> str:
-    """``url`` with its password hidden, for logs."""
-    return make_url(url).render_as_string(hide_password=True)
-
-
-class StateStore:
-    """Async access to the state database. Create with :meth:`open`, release with :meth:`close`.
-
-    Args (of :meth:`open`):
-        target: a SQLite file path, ``":memory:"``, or a URL (see :func:`state_db_url`).
-        salt: secret bytes for hashing chat ids in the identification log. When ``None``, a random
-            32-byte salt is created once and kept in the database's ``meta`` table.
-        clock: returns the current Unix time (tests pass a fake clock).
-    """
-
-    def __init__(self, engine: AsyncEngine, salt: bytes, clock: Callable[[], float]) -> None:
-        self._engine = engine
-        self._salt = salt
-        self._clock = clock
-        self._sqlite = engine.dialect.name == "sqlite"
-        #: SQLite has one connection: transactions on it must not interleave.
-        self._lock = asyncio.Lock() if self._sqlite else contextlib.nullcontext()
-
-    @property
-    def backend(self) -> str:
-        """``"sqlite"`` or ``"postgresql"``."""
-        return self._engine.dialect.name
-
-    @classmethod
-    async def open(
-        cls,
-        target: Path | str,
-        salt: bytes | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> StateStore:
-        """Open (creating if needed) and migrate the state database.
-
-        Raises:
-            RuntimeError: the database's schema is newer than this program.
-            ValueError: an unsupported URL.
-            OSError, sqlalchemy.exc.DBAPIError: the database cannot be reached.
-        """
-        url = state_db_url(target)
-        engine = _engine(url)
-        try:
-            async with engine.connect() as conn:
-                await conn.run_sync(migrate)
-            if salt is None:
-                salt = await _stored_salt(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
-        return cls(engine, salt, clock)
-
-    async def close(self) -> None:
-        """Close every connection (SQLite checkpoints the WAL)."""
-        await self._engine.dispose()
-
-    async def ping(self) -> bool:
-        """True when the database answers a trivial query (for ``/readyz``); never raises."""
-        try:
-            async with self._lock, self._engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(select(1)), 5.0)
-            return True
-        except Exception:
-            return False
-
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[AsyncConnection]:
-        """One write transaction (SQLite: ``BEGIN IMMEDIATE``). The commit or rollback finishes even
-        when the caller is cancelled, so a cancelled task never leaves a connection inside an open
-        transaction."""
-        async with self._lock:
-            task = asyncio.ensure_future(self._begin())
-            try:
-                conn = await asyncio.shield(task)
-            except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    late = await task
-                    await late.rollback()
-                    await late.close()
-                raise
-            try:
-                try:
-                    yield conn
-                except BaseException:
-                    await _shielded(conn.rollback())
-                    raise
-                await _shielded(conn.commit())
-            finally:
-                await _shielded(conn.close())
-
-    async def _begin(self) -> AsyncConnection:
-        conn = await self._engine.connect()
-        try:
-            await conn.begin()
-        except BaseException:
-            await conn.close()
-            raise
-        return conn
-
-    async def _one(self, stmt: Any) -> Any:
-        async with self._lock, self._engine.connect() as conn:
-            return (await conn.execute(stmt)).first()
-
-    async def _all(self, stmt: Any) -> list[Any]:
-        async with self._lock, self._engine.connect() as conn:
-            return list((await conn.execute(stmt)).all())
-
-    def _insert(self, table: Any) -> Any:
-        return sqlite_insert(table) if self._sqlite else pg_insert(table)
-
-    # -- information -------------------------------------------------------------------------------
-
-    async def journal_mode(self) -> str:
-        """The SQLite journal mode in use (``"wal"`` for a file database); ``""`` on PostgreSQL."""
-        if not self._sqlite:
-            return ""
-        async with self._lock, self._engine.connect() as conn:
-            row = (await conn.exec_driver_sql("PRAGMA journal_mode")).first()
-        return str(row[0]).lower() if row else ""
-
-    async def schema_version(self) -> int:
-        """The number of migrations applied (the Alembic revision's position in :data:`MIGRATIONS`)."""
-        async with self._lock, self._engine.connect() as conn:
-            revision = await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
-        return MIGRATIONS.index(revision) + 1 if revision in MIGRATIONS else 0
+class QuizStore(Database):
+    """Quiz rounds, questions, answers, scores and leaderboards."""
 
     # -- rounds ------------------------------------------------------------------------------------
 
-    @_completes_when_cancelled
+    @completes_when_cancelled
     async def start_round(
         self, platform: str, chat_id: str | int, scope_id: str | int, n_questions: int, difficulty: str
     ) -> Round:
@@ -415,7 +195,7 @@ class StateStore:
         row = await self._one(select(rounds).where(rounds.c.id == round_id))
         return _round(row) if row else None
 
-    @_completes_when_cancelled
+    @completes_when_cancelled
     async def finish_round(self, round_id: int, status: str = FINISHED) -> bool:
         """End a running round as ``finished`` or ``stopped``, close and settle its questions.
 
@@ -441,7 +221,7 @@ class StateStore:
         """
         return (await self.close_cut_rounds())[0]
 
-    @_completes_when_cancelled
+    @completes_when_cancelled
     async def close_cut_rounds(
         self, platforms: tuple[str, ...] | None = None
     ) -> tuple[list[Round], list[CutQuestion]]:
@@ -484,7 +264,7 @@ class StateStore:
 
     # -- questions and answers ---------------------------------------------------------------------
 
-    @_completes_when_cancelled
+    @completes_when_cancelled
     async def record_question(
         self,
         round_id: int,
@@ -511,7 +291,7 @@ class StateStore:
                 ).returning(questions.c.id)
             )).scalar_one())
 
-    @_completes_when_cancelled
+    @completes_when_cancelled
     async def set_question_message(
         self,
         question_id: int,
@@ -533,7 +313,7 @@ class StateStore:
         async with self._tx() as db:
             await db.execute(update(questions).where(questions.c.id == question_id).values(**values))
 
-    @_completes_when_cancelled
+    @completes_when_cancelled
     async def close_question(self, question_id: int) -> bool:
         """Stop accepting answers and settle the question: its answers' points are added to the
         scores in the same transaction (once). Returns False when it was already closed."""
@@ -558,7 +338,7 @@ class StateStore:
         )
         return _asked(row) if row else None
 
-    @_completes_when_cancelled
+    @completes_when_cancelled
     async def record_answer(
         self, question_id: int, user_id: str | int, display_name: str, option: int
     ) -> AnswerResult:
@@ -650,7 +430,7 @@ class StateStore:
             scores.c.user_id == str(user_id)))
         return _score(row) if row else None
 
-    @_completes_when_cancelled
+    @completes_when_cancelled
     async def forget_user(self, platform: str, user_id: str | int) -> int:
         """Delete a user's scores (every chat/server of ``platform``) and answers. Returns rows deleted."""
         user = str(user_id)
@@ -662,75 +442,6 @@ class StateStore:
             n += (await db.execute(delete(answers).where(answers.c.user_id == user,
                                                          answers.c.question_id.in_(of_platform)))).rowcount
             return int(n)
-
-    # -- Telegram updates (webhook de-duplication) ---------------------------------------------------
-
-    @_completes_when_cancelled
-    async def claim_update(self, bot_id: str | int, update_id: int) -> bool:
-        """Record that Telegram update ``update_id`` of bot ``bot_id`` is being handled. Returns False
-        when it was already claimed (by this or another replica): a re-delivery, to be skipped.
-
-        Claims older than :data:`PROCESSED_UPDATES_KEEP_S` are forgotten now and then.
-        """
-        now = self._clock()
-        async with self._tx() as db:
-            stmt = self._insert(processed_updates).values(
-                bot_id=str(bot_id), update_id=int(update_id), received_at=now
-            ).on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
-            claimed = (await db.execute(stmt)).rowcount == 1
-            if claimed and int(update_id) % 1000 == 0:
-                await db.execute(delete(processed_updates).where(
-                    processed_updates.c.received_at < now - PROCESSED_UPDATES_KEEP_S))
-            return claimed
-
-    # -- identification log ------------------------------------------------------------------------
-
-    def chat_hash(self, platform: str, chat_id: str | int) -> str:
-        """Salted SHA-256 (hex) of a chat id: lets us count chats without storing their ids."""
-        data = self._salt + b"\x00" + platform.encode() + b"\x00" + str(chat_id).encode()
-        return hashlib.sha256(data).hexdigest()
-
-    @_completes_when_cancelled
-    async def log_identification(
-        self, platform: str, chat_id: str | int, scientific_name: str, confidence: float
-    ) -> None:
-        """Log one identification: platform, hashed chat id, taxon, confidence in [0, 1], time.
-
-        No photo, no file id, no user id and no raw chat id are stored.
-        """
-        conf = min(1.0, max(0.0, float(confidence)))
-        async with self._tx() as db:
-            await db.execute(insert(identifications).values(
-                platform=platform, chat_hash=self.chat_hash(platform, chat_id), taxon=scientific_name,
-                confidence=conf, created_at=self._clock()))
-
-    async def usage_stats(self, since: float) -> UsageStats:
-        """Aggregate counts for the admin ``/stats`` command (no per-user or per-chat data).
-
-        Args:
-            since: Unix time; ``*_recent`` counts are for rows at or after it.
-        """
-        recent = func.sum(case((identifications.c.created_at >= since, 1), else_=0))
-        ident = await self._one(select(func.count(), func.coalesce(recent, 0),
-                                       func.count(identifications.c.chat_hash.distinct())))
-        n = func.count().label("n")
-        top = await self._all(
-            select(identifications.c.taxon, n).where(identifications.c.taxon != "")
-            .group_by(identifications.c.taxon).order_by(n.desc(), identifications.c.taxon).limit(5))
-        round_counts = await self._one(select(
-            func.count(), func.coalesce(func.sum(case((rounds.c.status == RUNNING, 1), else_=0)), 0)))
-        players = await self._one(select(func.count()).select_from(
-            select(scores.c.platform, scores.c.user_id).distinct().subquery()))
-        return UsageStats(
-            identifications=int(ident[0]), identifications_recent=int(ident[1]), chats=int(ident[2]),
-            top_taxa=tuple((r.taxon, int(r.n)) for r in top),
-            rounds=int(round_counts[0]), rounds_running=int(round_counts[1]), players=int(players[0]),
-        )
-
-    async def identification_count(self) -> int:
-        """Number of logged identifications."""
-        row = await self._one(select(func.count()).select_from(identifications))
-        return int(row[0]) if row else 0
 
 
 def _question_select() -> Any:
@@ -809,73 +520,3 @@ def _asked(r: Any) -> AskedQuestion:
 
 def _score(r: Any) -> ScoreRow:
     return ScoreRow(int(r.rank), r.user_id, r.display_name, int(r.points), int(r.answered), int(r.correct))
-
-
-def _engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``: SQLite with one connection, WAL and ``BEGIN IMMEDIATE``;
-    PostgreSQL with a small pool."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, poolclass=StaticPool, connect_args={"timeout": 5})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=5000")
-            cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    return create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=5, max_overflow=5,
-                               pool_pre_ping=True)
-
-
-def migrate(conn: Connection) -> None:
-    """Bring the schema to the newest Alembic revision on ``conn`` (sync; run with ``run_sync``).
-
-    A SQLite file made before Alembic carries its schema number in ``PRAGMA user_version``: it is
-    stamped with that revision first, so only the newer revisions run.
-
-    Raises:
-        RuntimeError: the database is newer than this program.
-    """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = conn
-    heads = ScriptDirectory.from_config(config).get_heads()
-    current = MigrationContext.configure(conn).get_current_revision()
-    if current is None and conn.dialect.name == "sqlite":
-        legacy = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
-        if legacy > len(MIGRATIONS):
-            raise RuntimeError(
-                f"state database schema version {legacy} is newer than this program ({len(MIGRATIONS)})")
-        if legacy:
-            command.stamp(config, MIGRATIONS[legacy - 1])
-            current = MIGRATIONS[legacy - 1]
-    if current is not None and current not in MIGRATIONS:
-        raise RuntimeError(f"state database revision {current!r} is newer than this program ({heads})")
-    command.upgrade(config, "head")
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA user_version = {len(MIGRATIONS):d}")
-    conn.commit()
-
-
-async def _stored_salt(engine: AsyncEngine) -> bytes:
-    async with engine.begin() as conn:
-        stmt = (sqlite_insert(meta) if engine.dialect.name == "sqlite" else pg_insert(meta)).values(
-            key="chat_hash_salt", value=secrets.token_bytes(32).hex()
-        ).on_conflict_do_nothing(index_elements=["key"])
-        await conn.execute(stmt)
-        value = (await conn.execute(
-            select(meta.c.value).where(meta.c.key == "chat_hash_salt"))).scalar_one()
-    return bytes.fromhex(value)

@@ -1,9 +1,10 @@
 """The state database's tables as SQLAlchemy Core metadata, one definition for SQLite and PostgreSQL.
 
-The schema is created and changed only by the Alembic revisions in ``bot/core/quiz/migrations``; this
+The schema is created and changed only by the Alembic revisions in ``bot/state/migrations``; this
 metadata mirrors their result (``tests/test_state_backends.py`` checks that they agree) and is what the
-queries in :mod:`bot.core.quiz.state` are built from. Times are Unix seconds (double precision); flags
-are integers 0/1 (as in the SQLite files of schema 1). Ids of chats, servers and users are text.
+queries in :mod:`bot.state.quiz` and its neighbours are built from. Times are Unix seconds (double
+precision); flags are integers 0/1 (as in the SQLite files of schema 1). Ids of chats, servers and
+users are text.
 """
 
 from __future__ import annotations

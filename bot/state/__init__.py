@@ -1,0 +1,3 @@
+"""The state database (``STATE_DB_URL``): :mod:`.db` opens and migrates it; :mod:`.quiz`,
+:mod:`.identifications`, :mod:`.stats` and :mod:`.updates` hold one job's queries each; :mod:`.store`
+joins them. Nothing here imports ``telegram`` or ``discord``."""
