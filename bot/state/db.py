@@ -255,15 +255,27 @@ def _engine(url: str) -> AsyncEngine:
                                pool_pre_ping=True)
 
 
+#: The PostgreSQL advisory-lock key that serialises migrations (any fixed 64-bit number; this one is
+#: its CRC-32, so it is unlikely to collide with another application's keys).
+MIGRATION_LOCK_KEY = 1822535078  # zlib.crc32(b"reptile-museum state migrations")
+
+
 def migrate(conn: Connection) -> None:
     """Bring the schema to the newest Alembic revision on ``conn`` (sync; run with ``run_sync``).
 
     A SQLite file made before Alembic carries its schema number in ``PRAGMA user_version``: it is
     stamped with that revision first, so only the newer revisions run.
 
+    On PostgreSQL the whole upgrade holds a transaction-level advisory lock
+    (:data:`MIGRATION_LOCK_KEY`), so replicas starting together against a fresh database migrate it
+    once, one after the other, instead of racing to create the same tables
+    (https://www.postgresql.org/docs/current/explicit-locking.html#ADVISORY-LOCKS).
+
     Raises:
         RuntimeError: the database is newer than this program.
     """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY:d})")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = conn
