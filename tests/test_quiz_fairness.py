@@ -27,7 +27,7 @@ from bot.core.quiz.engine import (
 from bot.core.quiz.questions import QuestionGenerator
 from bot.core.quiz.state import MIGRATIONS, RoundScore, StateStore
 from bot.services import open_services
-from tests.fake_telegram import FakeTelegram
+from tests.fakes.fake_telegram import FakeTelegram
 from tests.legacy_state import SCHEMA_1_SQL
 from tests.telegram_fixtures import WAIT_S, telegram_settings
 from tests.test_quiz_fixtures import taxa

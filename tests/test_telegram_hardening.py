@@ -1,7 +1,7 @@
 """Issue 6 (Telegram): bad input, network faults, a flood, the per-user limit, privacy and admin commands,
 and a graceful stop; all with the real Application, model and species database against the fake Bot API.
 
-The harness and the case lists are those of ``reptile-museum selftest`` (:mod:`bot.selftest`). These tests
+The harness and the case lists are those of ``make selftest`` (:mod:`tests.tools.selftest`). These tests
 check behaviour only: timings (reply latency, event-loop lag) are printed, never asserted; the selftest
 checks the 100 ms lag criterion.
 """
@@ -20,7 +20,9 @@ import pytest
 from bot.adapters.telegram.app import BoundedUpdateQueue, TelegramTuning
 from bot.core import messages as m
 from bot.core.admin import NOT_ADMIN_TEXT
-from bot.selftest import (
+from tests.fakes.fake_telegram import FAKE_TOKEN
+from tests.tools import inputs
+from tests.tools.selftest import (
     FAST_TUNING,
     LagMeter,
     TelegramHarness,
@@ -33,8 +35,6 @@ from bot.selftest import (
     problem_html,
     running_bot,
 )
-from bot.testing import inputs
-from bot.testing.fake_telegram import FAKE_TOKEN
 
 WAIT_S = 20.0
 #: The selftest's tuning with a 10 s request timeout instead of 1 s, for every test that injects no

@@ -1,7 +1,7 @@
 """A fake Telegram Bot API server (aiohttp) for end-to-end tests of the real PTB Application.
 
-It lives in the package (not under ``tests/``) because ``reptile-museum selftest`` runs against it from an
-installed checkout without pytest; ``tests/fake_telegram.py`` re-exports it.
+It sits beside the fake Discord API (:mod:`tests.fakes.fake_discord`); the tests and ``make selftest``
+(:mod:`tests.tools.selftest`, run from a checkout without pytest) use it. It is not part of the package.
 
 Start one with ``async with FakeTelegram(token) as tg:``, point the bot at ``tg.base_url`` and
 ``tg.base_file_url``, push updates with :meth:`FakeTelegram.push_message`, then wait for the bot's

@@ -1,8 +1,11 @@
-"""``reptile-museum selftest``: the bot under bad input, network faults and a flood, with a report.
+"""``make selftest``: the bot under bad input, network faults and a flood, with a report.
+
+Run from a checkout: ``make selftest`` or ``.venv/bin/python -m tests.tools.selftest`` (it is not part of
+the installed package).
 
 Every scenario runs the real :func:`~bot.adapters.telegram.app.serve_telegram` (the real PTB
 Application, the real ONNX model and species database, a temporary state database) against the fake
-Bot API server of :mod:`bot.testing.fake_telegram` on 127.0.0.1, and measures:
+Bot API server of :mod:`tests.fakes.fake_telegram` on 127.0.0.1, and measures:
 
 * cases tried, answered (the expected friendly reply arrived), lost (no reply at all) and crashed
   (``serve_telegram`` died, or something logged a traceback);
@@ -39,9 +42,9 @@ from bot.core import messages as m
 from bot.core.cards import problem_card, rejected_card
 from bot.services import Services, open_services
 from bot.settings import Settings
-from bot.testing import inputs
-from bot.testing.fake_telegram import FAKE_TOKEN, FakeTelegram, Recorded
 from inference.errors import RejectReason
+from tests.fakes.fake_telegram import FAKE_TOKEN, FakeTelegram, Recorded
+from tests.tools import inputs
 
 log = logging.getLogger(__name__)
 
@@ -726,9 +729,9 @@ async def run_selftest(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``reptile-museum selftest [--only NAME] [--quick] [--verbose]``; exit 0 when every scenario
+    """``python -m tests.tools.selftest [--only NAME] [--quick] [--verbose]``; exit 0 when every scenario
     passed, 1 otherwise."""
-    p = argparse.ArgumentParser(prog="reptile-museum selftest", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tests.tools.selftest", description=__doc__.split("\n")[0])
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help="run only scenarios whose function name contains NAME (repeatable)")
     p.add_argument("--quick", action="store_true", help="a smaller flood (100 photos)")
