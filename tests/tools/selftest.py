@@ -40,6 +40,7 @@ from bot.adapters.telegram.app import TelegramTuning, serve_telegram
 from bot.adapters.telegram.render import render_html
 from bot.core import messages as m
 from bot.core.cards import problem_card, rejected_card
+from bot.logging_setup import redact_handler
 from bot.services import Services, open_services
 from bot.settings import Settings
 from inference.errors import RejectReason
@@ -482,7 +483,7 @@ Scenario = Callable[[SelftestContext], Awaitable[ScenarioResult]]
 @contextlib.asynccontextmanager
 async def measured(result: ScenarioResult) -> AsyncIterator[TracebackCounter]:
     """Measure lag, peak RSS and tracebacks of the block into ``result``."""
-    counter = TracebackCounter()
+    counter = redact_handler(TracebackCounter())  # sees records as the bot's own handlers do
     root = logging.getLogger()
     root.addHandler(counter)
     reset_peak_rss()
@@ -740,6 +741,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Records flow at INFO (the traceback counter sees them); the console shows warnings with --verbose.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
+        redact_handler(handler)
         handler.setLevel(logging.WARNING if args.verbose else logging.CRITICAL + 1)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     chosen = [s for s in SCENARIOS if not args.only or any(o in s.__name__ for o in args.only)]
