@@ -505,25 +505,32 @@ async def measured(result: ScenarioResult) -> AsyncIterator[TracebackCounter]:
         result.failures += [f"traceback logged: {line}" for line in counter.lines[:5]]
 
 
-def _score(result: ScenarioResult, bot: TelegramHarness, msg: dict[str, Any], check: Check, label: str,
-           within_s: float | None = None) -> None:
-    """Count one case: answered (right reply, in time), lost (no reply) or a failure (wrong/late)."""
+def _count(result: ScenarioResult, label: str, answers: Sequence[Any], latency: float | None,
+           check: Callable[[Any], bool], within_s: float | None = None, once: bool = False) -> None:
+    """Count one case from what the user got (``answers``, oldest first): answered (the first is right,
+    in time; with ``once`` also the only one), lost (nothing) or a failure (wrong, late, repeated)."""
     result.tried += 1
-    got = bot.replies(msg)
-    if not got:
+    if not answers:
         result.lost += 1
         result.failures.append(f"{label}: no reply")
         return
-    latency = bot.latency_ms(msg)
     if latency is not None:
         result.latencies_ms.append(latency)
-    text = str(got[0].params.get("text", ""))
-    if not check(text):
-        result.failures.append(f"{label}: unexpected reply {text[:120]!r}")
+    if once and len(answers) > 1:
+        result.failures.append(f"{label}: {len(answers)} replies")
+    elif not check(answers[0]):
+        result.failures.append(f"{label}: unexpected reply {str(answers[0])[:160]!r}")
     elif within_s is not None and latency is not None and latency > within_s * 1000:
         result.failures.append(f"{label}: answered after {latency:.0f} ms")
     else:
         result.answered += 1
+
+
+def _score(result: ScenarioResult, bot: TelegramHarness, msg: dict[str, Any], check: Check, label: str,
+           within_s: float | None = None) -> None:
+    """Count one Telegram case by the text of the replies to ``msg``."""
+    texts = [str(r.params.get("text", "")) for r in bot.replies(msg)]
+    _count(result, label, texts, bot.latency_ms(msg), check, within_s)
 
 
 async def scenario_bad_input(ctx: SelftestContext) -> ScenarioResult:
@@ -860,24 +867,8 @@ def discord_inputs(max_bytes: int) -> list[DiscordInput]:
 def _score_discord(result: ScenarioResult, bot: DiscordHarness, payload: dict[str, Any],
                    check: Callable[[dict[str, Any]], bool], label: str,
                    within_s: float | None = None) -> None:
-    """Count one Discord case: answered (exactly one right answer, in time), lost, or a failure."""
-    result.tried += 1
-    got = bot.answers(payload)
-    if not got:
-        result.lost += 1
-        result.failures.append(f"{label}: no answer")
-        return
-    latency = bot.latency_ms(payload)
-    if latency is not None:
-        result.latencies_ms.append(latency)
-    if len(got) > 1:
-        result.failures.append(f"{label}: {len(got)} answers")
-    elif not check(got[0]):
-        result.failures.append(f"{label}: unexpected answer {str(got[0])[:160]!r}")
-    elif within_s is not None and latency is not None and latency > within_s * 1000:
-        result.failures.append(f"{label}: answered after {latency:.0f} ms")
-    else:
-        result.answered += 1
+    """Count one Discord case by the embeds the user sees; more than one answer is a failure."""
+    _count(result, label, bot.answers(payload), bot.latency_ms(payload), check, within_s, once=True)
 
 
 async def scenario_discord_bad_input(ctx: SelftestContext) -> ScenarioResult:

@@ -373,9 +373,7 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
                 processor = application.update_processor
                 if isinstance(processor, BoundedUpdateProcessor):
                     await processor.drain(application.update_queue, tuning.drain_timeout_s)
-                runner = application.bot_data.quiz
-                if runner is not None:
-                    await runner.shutdown(application.bot)
+                await application.bot_data.quiz.shutdown(application.bot)
                 if application.running:
                     await application.stop()
     except InvalidToken:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+from telegram.ext import CallbackContext, ContextTypes, ExtBot
 
 if TYPE_CHECKING:
     from bot.adapters.telegram.quiz import QuizRunner
@@ -19,13 +19,12 @@ if TYPE_CHECKING:
 
 class BotData:
     """``application.bot_data``: what one Application serves. PTB creates it empty (no arguments);
-    :func:`~bot.adapters.telegram.handlers.register_handlers` fills it before the application starts."""
+    :func:`~bot.adapters.telegram.handlers.register_handlers` sets both attributes before the
+    application starts (reading one earlier raises ``AttributeError``)."""
 
     __slots__ = ("quiz", "services")
-
-    def __init__(self) -> None:
-        self.services: Services | None = None
-        self.quiz: QuizRunner | None = None
+    services: Services
+    quiz: QuizRunner
 
 
 class BotContext(CallbackContext[ExtBot[None], dict, dict, BotData]):
@@ -33,32 +32,15 @@ class BotContext(CallbackContext[ExtBot[None], dict, dict, BotData]):
 
     @property
     def services(self) -> Services:
-        """The shared services (model, species, state, rate limits).
-
-        Raises:
-            RuntimeError: before :func:`~bot.adapters.telegram.handlers.register_handlers` ran.
-        """
-        services = self.bot_data.services
-        if services is None:
-            raise RuntimeError("register_handlers() has not run on this application")
-        return services
+        """The shared services (model, species, state, rate limits)."""
+        return self.bot_data.services
 
     @property
     def quiz(self) -> QuizRunner:
-        """The application's quiz runner.
-
-        Raises:
-            RuntimeError: before :func:`~bot.adapters.telegram.handlers.register_handlers` ran.
-        """
-        quiz = self.bot_data.quiz
-        if quiz is None:
-            raise RuntimeError("register_handlers() has not run on this application")
-        return quiz
+        """The application's quiz runner."""
+        return self.bot_data.quiz
 
 
 #: Passed to ``ApplicationBuilder.context_types``.
 CONTEXT_TYPES = ContextTypes(context=BotContext, bot_data=BotData)
-
-#: The Application type the adapter builds.
-BotApplication = Application[ExtBot[None], BotContext, dict, dict, BotData, None]
 
