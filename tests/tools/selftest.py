@@ -3,13 +3,15 @@
 Run from a checkout: ``make selftest`` or ``.venv/bin/python -m tests.tools.selftest`` (it is not part of
 the installed package).
 
-Every scenario runs the real :func:`~bot.adapters.telegram.app.serve_telegram` (the real PTB
-Application, the real ONNX model and species database, a temporary state database) against the fake
-Bot API server of :mod:`tests.fakes.fake_telegram` on 127.0.0.1, and measures:
+The Telegram scenarios run the real :func:`~bot.adapters.telegram.app.serve_telegram` (the real PTB
+Application) against the fake Bot API of :mod:`tests.fakes.fake_telegram`; the Discord ones run the real
+:func:`~bot.adapters.discord.client.serve_discord` (the real discord.py client) against the fake Discord
+API and gateway of :mod:`tests.fakes.fake_discord`; both on 127.0.0.1, with the real ONNX model and
+species database and a temporary state database. Each measures:
 
 * cases tried, answered (the expected friendly reply arrived), lost (no reply at all) and crashed
-  (``serve_telegram`` died, or something logged a traceback);
-* p50/p95 reply latency: from pushing the update to the fake server receiving the reply;
+  (the bot's serve task died, or something logged a traceback);
+* p50/p95 reply latency: from sending the update (or interaction) to the fake server receiving the reply;
 * the largest event-loop lag (a 10 ms ticker's overshoot) and the peak resident memory (VmHWM, reset per
   scenario where the kernel allows it).
 
