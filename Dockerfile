@@ -1,4 +1,5 @@
-# Reptile Museum bot: runtime only (no torch, no test tools). The ONNX model and species.sqlite are baked in.
+# Reptile Museum bot: runtime only (no torch, no training/, no test tools: those live in tests/ and are
+# never copied). The ONNX model and species.sqlite are baked in.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -12,7 +13,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY inference ./inference
-COPY training ./training
 COPY species.sqlite ./species.sqlite
 COPY packs ./packs
 RUN pip install --no-cache-dir . && python -c "import onnxruntime, telegram, discord"

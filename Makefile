@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test test-only lint species-db eval
+.PHONY: setup run test test-only lint species-db eval selftest loadbench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,3 +28,11 @@ species-db: setup
 
 eval: setup
 	$(PY) -m training.evaluate
+
+# Test tools from a checkout (tests/tools/, not in the package): the hardening report (Telegram and Discord
+# against the fakes of tests/fakes/) and one replica's throughput under load.
+selftest: setup
+	$(PY) -m tests.tools.selftest
+
+loadbench: setup
+	$(PY) -m tests.tools.loadbench

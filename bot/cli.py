@@ -1,5 +1,7 @@
-"""``reptile-museum`` console script: ``run``, ``identify``, ``species``, ``train`` and ``selftest``
-subcommands."""
+"""``reptile-museum`` console script: ``run``, ``identify``, ``species`` and ``train`` subcommands.
+
+The hardening report and the load benchmark are test tools run from a checkout (``make selftest``,
+``make loadbench``), not subcommands of the installed package."""
 
 from __future__ import annotations
 
@@ -40,8 +42,6 @@ def _parser() -> argparse.ArgumentParser:
                     help="also search this species pack's taxa (overrides REPTILE_PACK)")
     sub.add_parser("train", add_help=False,
                    help="train a species pack (python -m training.train; needs the 'train' extra)")
-    sub.add_parser("selftest", add_help=False,
-                   help="flood, fault and bad-input scenarios against a fake Bot API; prints a report")
     return p
 
 
@@ -57,8 +57,15 @@ def _cmd_train(argv: list[str]) -> int:
         print(f"reptile-museum train: missing {', '.join(missing)}; install the training extra: "
               "pip install -e '.[train]'", file=sys.stderr)
         return 2
-    from training.train import main as train_main
-
+    try:
+        from training.train import main as train_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "training" and not (exc.name or "").startswith("training."):
+            raise
+        # The Docker image carries the runtime only (no training/).
+        print("reptile-museum train: training/ is not installed here; run it from a checkout: "
+              "pip install -e '.[train]' && reptile-museum train ...", file=sys.stderr)
+        return 2
     return train_main(argv)
 
 
@@ -159,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["train"]:
         return _cmd_train(argv[1:])
     if argv[:1] == ["selftest"]:
-        from bot.selftest import main as selftest_main
+        from tests.tools.selftest import main as selftest_main
 
         return selftest_main(argv[1:])
     args = _parser().parse_args(argv)

@@ -141,7 +141,7 @@ async def open_services(settings: Settings) -> Services:
         quiz = QuizEngine(QuestionGenerator(species.database_taxa), state)
         interrupted, cut = await quiz.close_cut_rounds()
         runner = InferenceRunner(
-            classifier, workers=settings.inference_workers, max_pending=settings.inference_queue
+            classifier, max_workers=settings.inference_workers, max_pending=settings.inference_queue
         )
     except BaseException:
         if state is not None:

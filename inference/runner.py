@@ -7,11 +7,16 @@ import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from inference.errors import Busy
 from inference.preprocess import ImageLimits
 from inference.types import Identification
+
+if TYPE_CHECKING:
+    from inference.classifier import ReptileClassifier
+    from inference.pack import PackClassifier
+    from inference.pack_heads import StackedClassifier
 
 #: Niceness added to the worker threads (Linux): when the CPU is contended, the event loop (which must
 #: keep answering chats and never lag) runs first and inference gets the rest. Idle CPU is still used.
@@ -24,14 +29,6 @@ def _lower_thread_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICENESS)
 
 
-class Identifier(Protocol):
-    """Anything with ``identify(data, limits) -> Identification`` (e.g. ReptileClassifier)."""
-
-    def identify(self, data: bytes, limits: ImageLimits | None = None) -> Identification:
-        """Decode and identify one photo; may raise ImageRejected."""
-        ...
-
-
 class InferenceRunner:
     """Bounded async front-end to a (thread-safe) classifier.
 
@@ -40,10 +37,11 @@ class InferenceRunner:
     immediately instead of growing an unbounded queue of photos in memory.
 
     Args:
-        classifier: the object doing the work (its ``identify`` is called in a worker thread).
+        classifier: the object doing the work: its thread-safe ``identify(data, limits=None)`` is called
+            in a worker thread (the core's side of this role is :class:`bot.core.identify.PhotoIdentifier`,
+            which this runner implements).
         max_workers: worker threads (>= 1). On the 2-core target use 2 with
             ``threads=1`` in the classifier.
-        workers: alias of ``max_workers`` (wins when given).
         max_pending: admitted jobs limit (>= max_workers).
         limits: decoding limits passed to ``classifier.identify``; ``None`` = the classifier's own.
 
@@ -53,15 +51,12 @@ class InferenceRunner:
 
     def __init__(
         self,
-        classifier: Identifier,
+        classifier: ReptileClassifier | PackClassifier | StackedClassifier,
         *,
         max_workers: int = 2,
-        workers: int | None = None,
         max_pending: int = 8,
         limits: ImageLimits | None = None,
     ) -> None:
-        if workers is not None:
-            max_workers = workers
         if max_workers < 1:
             raise ValueError("max_workers must be >= 1")
         if max_pending < max_workers:

@@ -16,6 +16,8 @@ import os
 import pytest
 from hypothesis import settings
 
+from bot.logging_setup import redact_handler
+
 pytest_plugins = ("tests.telegram_fixtures", "tests.state_backends")
 
 settings.register_profile("ci", derandomize=True, database=None)
@@ -27,3 +29,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 def _isolated_state_db(tmp_path, monkeypatch):
     """Point ``STATE_DB_PATH`` at a per-test file so tests never write into the checkout."""
     monkeypatch.setenv("STATE_DB_PATH", str(tmp_path / "state.sqlite"))
+
+
+@pytest.fixture(autouse=True)
+def _redacted_caplog(caplog: pytest.LogCaptureFixture) -> None:
+    """``caplog`` sees records as the bot's log handlers do: through the one redacting filter that
+    ``setup_logging`` puts on every root handler (secrets redacted, expected faults in one line)."""
+    redact_handler(caplog.handler)

@@ -16,7 +16,7 @@ import pytest
 
 from bot.services import Services, open_services
 from bot.settings import PROJECT_ROOT, Settings
-from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.fakes.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.species_rows import build_db
 
 REAL_DB = PROJECT_ROOT / "species.sqlite"

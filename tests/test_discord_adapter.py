@@ -3,7 +3,7 @@
 Real :class:`discord.Interaction` objects are built from Discord's documented INTERACTION_CREATE
 payloads by discord.py's connection state (``ConnectionState.parse_interaction_create``, the path the
 gateway takes), dispatched by the real :class:`~discord.app_commands.CommandTree`, and every REST call
-discord.py makes goes to a fake Discord API on 127.0.0.1 (:mod:`tests.fake_discord`). The tests then
+discord.py makes goes to a fake Discord API on 127.0.0.1 (:mod:`tests.fakes.fake_discord`). The tests then
 check the recorded interaction callbacks and webhook requests. The services are the real ones: the
 ONNX model and the species database (the committed ``species.sqlite`` when it exists, else a small
 database built from the real schema).
@@ -36,7 +36,7 @@ from bot.core.ratelimit import UserRateLimiter
 from bot.services import Services, open_services
 from bot.settings import Settings
 from inference.errors import RejectReason
-from tests.fake_discord import (
+from tests.fakes.fake_discord import (
     AUTOCOMPLETE_RESULT,
     CHANNEL_MESSAGE_WITH_SOURCE,
     DEFERRED_CHANNEL_MESSAGE_WITH_SOURCE,

@@ -24,7 +24,7 @@ from bot.core.admin import NOT_ADMIN_TEXT
 from bot.core.ratelimit import UserRateLimiter
 from bot.services import Services
 from tests import test_discord_adapter as base
-from tests.fake_discord import CHANNEL_MESSAGE_WITH_SOURCE, EPHEMERAL, FakeDiscord, Payloads
+from tests.fakes.fake_discord import CHANNEL_MESSAGE_WITH_SOURCE, EPHEMERAL, FakeDiscord, Payloads
 from tests.test_discord_adapter import GUILD_ID, dispatch, downloads, embed_of, exchange, png_bytes
 
 # The adapter tests' fixtures: real services, the fake Discord API and a logged-in client.

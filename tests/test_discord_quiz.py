@@ -2,7 +2,7 @@
 
 Slash commands and button presses are Discord's documented INTERACTION_CREATE payloads parsed by
 discord.py's connection state; button presses carry the message exactly as the bot left it on the
-fake Discord API (:attr:`tests.fake_discord.FakeDiscord.messages`), so the dynamic-item routing of the
+fake Discord API (:attr:`tests.fakes.fake_discord.FakeDiscord.messages`), so the dynamic-item routing of the
 real custom_ids is exercised. The quiz engine, the state database and the species database are real.
 Every wait is bounded.
 """
@@ -24,7 +24,7 @@ from bot.core.quiz.engine import ALREADY_RUNNING_TEXT, INTERRUPTED_TEXT, ChatRef
 from bot.services import Services, open_services
 from bot.settings import Settings
 from inference.types import Identification, TaxonScore
-from tests.fake_discord import (
+from tests.fakes.fake_discord import (
     CHANNEL_MESSAGE_WITH_SOURCE,
     EPHEMERAL,
     UPDATE_MESSAGE,

@@ -14,7 +14,7 @@ from bot.adapters.discord.client import ReptileBot
 from bot.core.quiz.engine import INTERRUPTED_TEXT, RESTART_STOPPED_TEXT
 from bot.services import Services, open_services
 from tests import test_discord_quiz as _dq
-from tests.fake_discord import FakeDiscord, Payloads
+from tests.fakes.fake_discord import FakeDiscord, Payloads
 from tests.test_discord_quiz import (
     LONG,
     SUCCESS_STYLE,

@@ -16,7 +16,7 @@ import yarl
 from bot.adapters.discord.client import ReptileBot, ShardedReptileBot, make_client, shard_of
 from bot.services import Services, open_services
 from bot.settings import Settings
-from tests.fake_discord import CHANNEL_MESSAGE_WITH_SOURCE, FakeDiscord, Payloads
+from tests.fakes.fake_discord import CHANNEL_MESSAGE_WITH_SOURCE, FakeDiscord, Payloads
 from tests.species_rows import build_db
 
 REAL_DB = Settings(_env_file=None).species_db_path

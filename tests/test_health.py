@@ -13,7 +13,7 @@ from bot.core import metrics
 from bot.core.card import CardKind
 from bot.health import start_health_server
 from bot.services import Services, open_services
-from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.fakes.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.state_backends import _admin, drop_postgres_database, fresh_postgres_database
 from tests.telegram_fixtures import telegram_settings
 

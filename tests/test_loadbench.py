@@ -1,11 +1,11 @@
-"""The load benchmark (``python -m bot.loadbench``) runs end to end against the fake Bot API and accounts
-for every photo it sent (a card, "busy" or lost); its figures are printed, never asserted."""
+"""The load benchmark (``python -m tests.tools.loadbench``) runs end to end against the fake Bot API
+and accounts for every photo it sent (a card, "busy" or lost); its figures are printed, never asserted."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bot.loadbench import offer, table
+from tests.tools.loadbench import offer, table
 
 
 async def test_every_photo_sent_is_accounted_for(tmp_path: Path) -> None:

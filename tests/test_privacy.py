@@ -23,7 +23,7 @@ from bot.adapters.discord.client import ReptileBot
 from bot.logging_setup import RedactingFilter, setup_logging
 from bot.services import open_services
 from bot.settings import Settings
-from tests.fake_discord import FakeDiscord, Payloads
+from tests.fakes.fake_discord import FakeDiscord, Payloads
 from tests.species_rows import build_db
 from tests.test_discord_adapter import REAL_DB, dispatch
 

@@ -32,7 +32,7 @@ from PIL import Image
 from bot.services import open_services
 from bot.settings import Settings
 from bot.state.quiz import INTERRUPTED, RUNNING
-from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.fakes.fake_telegram import FAKE_TOKEN, FakeTelegram
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 90.0

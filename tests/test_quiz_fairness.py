@@ -29,7 +29,7 @@ from bot.services import open_services
 from bot.state.db import MIGRATIONS
 from bot.state.quiz import RoundScore
 from bot.state.store import StateStore
-from tests.fake_telegram import FakeTelegram
+from tests.fakes.fake_telegram import FakeTelegram
 from tests.legacy_state import SCHEMA_1_SQL
 from tests.telegram_fixtures import WAIT_S, telegram_settings
 from tests.test_quiz_fixtures import taxa

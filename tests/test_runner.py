@@ -129,7 +129,7 @@ async def test_cancelled_caller_keeps_the_slot_until_the_thread_finishes() -> No
 async def test_closed_runner_refuses_work() -> None:
     fake = FakeClassifier()
     fake.gate.set()
-    runner = InferenceRunner(fake, workers=1, max_pending=2)
+    runner = InferenceRunner(fake, max_workers=1, max_pending=2)
     runner.close()
     with pytest.raises(RuntimeError):
         await runner.identify(b"snake")

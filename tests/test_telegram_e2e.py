@@ -26,7 +26,7 @@ from bot.core import messages as m
 from bot.core.cards import rejected_card
 from bot.services import Services, open_services
 from inference.errors import RejectReason
-from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.fakes.fake_telegram import FAKE_TOKEN, FakeTelegram
 from tests.paths import SHARED_PHOTOS, manifest_rows
 from tests.telegram_fixtures import WAIT_S, telegram_settings, wait_polling
 

@@ -1,7 +1,7 @@
 """Issue 6 (Telegram): bad input, network faults, a flood, the per-user limit, privacy and admin commands,
 and a graceful stop; all with the real Application, model and species database against the fake Bot API.
 
-The harness and the case lists are those of ``reptile-museum selftest`` (:mod:`bot.selftest`). These tests
+The harness and the case lists are those of ``make selftest`` (:mod:`tests.tools.selftest`). These tests
 check behaviour only: timings (reply latency, event-loop lag) are printed, never asserted; the selftest
 checks the 100 ms lag criterion.
 """
@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.telegram.app import BoundedUpdateQueue, TelegramTuning
+from bot.adapters.telegram.app import TelegramTuning
 from bot.core import messages as m
 from bot.core.admin import NOT_ADMIN_TEXT
-from bot.selftest import (
+from tests.fakes.fake_telegram import FAKE_TOKEN
+from tests.tools import inputs
+from tests.tools.selftest import (
     FAST_TUNING,
     LagMeter,
     TelegramHarness,
@@ -33,8 +35,6 @@ from bot.selftest import (
     problem_html,
     running_bot,
 )
-from bot.testing import inputs
-from bot.testing.fake_telegram import FAKE_TOKEN
 
 WAIT_S = 20.0
 #: The selftest's tuning with a 10 s request timeout instead of 1 s, for every test that injects no
@@ -191,28 +191,37 @@ async def test_flood_of_500_photos_from_100_chats_every_one_answered_once(tmp_pa
           f"peak RSS {peak_rss_mb():.0f} MB")
 
 
-async def test_bounded_update_queue_applies_back_pressure() -> None:
-    queue = BoundedUpdateQueue(2)
-    await queue.put("a")
-    await queue.put("b")
-    blocked_put = asyncio.ensure_future(queue.put("c"))
-    await asyncio.sleep(0.01)
-    assert not blocked_put.done()  # two queued: the updater waits
-    assert await queue.get() == "a" and await queue.get() == "b"
-    await blocked_put
-    blocked_get = asyncio.ensure_future(queue.get())
-    await asyncio.sleep(0.01)
-    assert not blocked_get.done()  # two being handled: no third task is started
-    queue.task_done()
-    assert await blocked_get == "c"
-    assert queue.active == 2
-    await queue.put("d")
-    assert queue.drop_pending() == 1 and queue.active == 2
-    queue.task_done()
-    queue.task_done()
-    await asyncio.wait_for(queue.join(), 1.0)
-    with pytest.raises(ValueError):
-        BoundedUpdateQueue(0)
+async def test_a_flood_waits_at_telegram_while_the_handlers_are_busy(tmp_path: Path) -> None:
+    """With 2 updates handled at once and 2 queued, 250 messages whose replies hang: the bot stops
+    fetching after one getUpdates batch (at most 100 updates), the rest stay at Telegram; once replies
+    go through again every message is answered exactly once."""
+    # 30 s timeouts: a held reply must not time out (and be retried) before it is released
+    tuning = dataclasses.replace(STEADY_TUNING, max_pending_updates=2, request_timeout_s=30.0)
+    release = asyncio.Event()
+
+    async def slow_send(fake, params):  # replies hang until released
+        await release.wait()
+        return fake._m_sendmessage(params)
+
+    async with running_bot(tmp_path, tuning=tuning) as bot:
+        bot.fake.route("sendMessage", slow_send)
+        try:
+            msgs = [bot.push(chat=bot.fake.private_chat(20_000 + i), text="/help") for i in range(250)]
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + WAIT_S
+            while len(bot.fake.calls("sendMessage")) < 2:  # both slots busy
+                assert loop.time() < deadline, "the first replies never started"
+                await asyncio.sleep(0.02)
+            # the bot stops polling: its updater waits for room in the update queue
+            await bot.fake.polling_paused(quiet=1.0, timeout=WAIT_S)
+            assert len(bot.fake.calls("sendMessage")) == 2  # never more than 2 handled at once
+            assert bot.fake.fetched_up_to <= 100  # one getUpdates batch; 150+ still wait at Telegram
+        finally:
+            release.set()
+        await bot.wait_replies(msgs, timeout=60.0)
+        await bot.fake.idle(quiet=0.3, timeout=WAIT_S)
+        assert [len(bot.replies(msg)) for msg in msgs] == [1] * 250
+        assert bot.alive
 
 
 # -- rate limit, privacy, admin -------------------------------------------------------------------------

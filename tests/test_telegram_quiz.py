@@ -31,7 +31,7 @@ from bot.core.quiz.engine import ALREADY_RUNNING_TEXT, INTERRUPTED_TEXT, PHOTO_G
 from bot.core.quiz.questions import PHOTO_PROMPT, Difficulty
 from bot.services import Services, open_services
 from bot.state.store import StateStore
-from tests.fake_telegram import FakeTelegram, Recorded
+from tests.fakes.fake_telegram import FakeTelegram, Recorded
 from tests.paths import SHARED_PHOTOS, manifest_rows
 from tests.telegram_fixtures import WAIT_S, telegram_settings, wait_polling
 

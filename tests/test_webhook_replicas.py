@@ -19,7 +19,7 @@ from bot.adapters.telegram.app import serve_telegram
 from bot.core import messages as m
 from bot.core.shared_ratelimit import RedisRateLimiter
 from bot.services import Services, open_services
-from tests.fake_telegram import FakeTelegram
+from tests.fakes.fake_telegram import FakeTelegram
 from tests.state_backends import REDIS_URL, unavailable
 from tests.telegram_fixtures import WAIT_S, telegram_settings
 

@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from inference.errors import Busy, ImageRejected
 from inference.types import Identification
+
+if TYPE_CHECKING:
+    from bot.core.identify import PhotoIdentifier
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -67,14 +71,14 @@ class MeteredIdentifier:
     :class:`ImageRejected` and :class:`Busy` (and anything else) unchanged.
     """
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: PhotoIdentifier) -> None:
         self.inner = inner
 
     async def identify(self, data: bytes) -> Identification:
         """Identify ``data`` (image bytes) with the wrapped identifier, recording the outcome."""
         started = time.perf_counter()
         try:
-            ident: Identification = await self.inner.identify(data)  # type: ignore[attr-defined]
+            ident = await self.inner.identify(data)
         except ImageRejected:
             ANSWERS.labels(kind="rejected").inc()
             raise

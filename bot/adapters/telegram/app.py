@@ -1,25 +1,28 @@
 """Build and run the python-telegram-bot :class:`~telegram.ext.Application`.
 
 :func:`serve_telegram` runs inside the supervisor's event loop next to other platforms, so it never uses
-``Application.run_polling`` (which owns the loop and installs signal handlers). It drives the documented
-lifecycle by hand instead: ``initialize`` → ``start`` → ``updater.start_polling`` (or
-``start_webhook``), waits until cancelled, then stops gracefully: ``updater.stop`` first (no new
-updates), then the updates already received are handled and answered (bounded by
-:attr:`TelegramTuning.drain_timeout_s`), then quiz rounds are cancelled (and their chats told), then
-``stop`` → ``shutdown``.
+``Application.run_polling`` (which owns the loop and installs signal handlers). It uses PTB's own
+lifecycle instead: ``async with application`` (``initialize`` … ``shutdown``), ``start``,
+``updater.start_polling`` (or ``start_webhook``), waits until cancelled, then stops gracefully:
+``updater.stop`` first (no new updates), then the updates already received are handled and answered
+(bounded by :attr:`TelegramTuning.drain_timeout_s`, see :meth:`BoundedUpdateProcessor.drain`), then quiz
+rounds are cancelled (and their chats told), then ``stop``; leaving the ``async with`` shuts down.
 
-Back-pressure: the application's update queue is a :class:`BoundedUpdateQueue`, so at most
-:attr:`TelegramTuning.max_pending_updates` updates wait in memory and as many are being handled; beyond
-that the updater stops fetching and the rest wait on Telegram's side (nothing is lost). Photos beyond the
-inference queue get the polite "busy" reply from the core.
+Back-pressure: the application's update processor is a :class:`BoundedUpdateProcessor` (PTB's
+documented extension point for concurrent updates) and its update queue a plain bounded
+``asyncio.Queue``: at most :data:`CONCURRENT_UPDATES` updates are handled at once and
+:attr:`TelegramTuning.max_pending_updates` wait in memory; beyond that the updater stops fetching and the
+rest wait on Telegram's side (nothing is lost). Photos beyond the inference queue get the polite "busy"
+reply from the core.
 
 Network faults: ``getUpdates`` errors are retried by PTB's updater with backoff (logged in one line by
 :func:`_polling_error`); 429 answers are retried by PTB's ``AIORateLimiter`` after ``retry_after``; the
 handlers retry replies and downloads on network errors themselves (``handlers.with_retries``).
 
-The bot token is part of every Bot API URL, and python-telegram-bot and httpx log those URLs at DEBUG
-and INFO level. :func:`build_application` therefore installs a redacting filter on their loggers, and
-startup errors are re-raised without the token (PTB's ``InvalidToken`` message contains it).
+The bot token is part of every Bot API URL, and python-telegram-bot and httpx log those URLs. The one
+redacting filter of :mod:`bot.logging_setup` covers them: :func:`build_application` adds the token and
+webhook secret to it and registers PTB's expected network faults to be folded into one line. Startup
+errors are re-raised without the token (PTB's ``InvalidToken`` message contains it).
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from telegram import BotCommand, BotCommandScopeAllGroupChats, BotCommandScopeAllPrivateChats, Update
@@ -39,14 +42,15 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     ApplicationHandlerStop,
-    ContextTypes,
+    BaseUpdateProcessor,
     TypeHandler,
 )
 
-from bot.adapters.telegram.handlers import QUIZ_KEY, register_handlers
-from bot.adapters.telegram.quiz import QuizRunner, post_interrupted
+from bot.adapters.telegram.context import CONTEXT_TYPES, BotContext
+from bot.adapters.telegram.handlers import register_handlers
+from bot.adapters.telegram.quiz import post_interrupted
 from bot.core.messages import COMMAND_MENU
-from bot.logging_setup import redact
+from bot.logging_setup import ExpectedFaults, add_secrets, fold_expected, redact
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -62,11 +66,9 @@ ALLOWED_UPDATES = [Update.MESSAGE, Update.POLL_ANSWER, Update.CALLBACK_QUERY]
 #: Seconds Telegram holds a getUpdates long poll open.
 POLL_TIMEOUT_S = 30
 
-#: Key of the :class:`TelegramTuning` in ``application.bot_data``.
-TUNING_KEY = "tuning"
-
 #: Retries of a request Telegram answered with "Too Many Requests" (RetryAfter).
 RATE_LIMIT_RETRIES = 2
+
 
 @dataclass(frozen=True, slots=True)
 class TelegramTuning:
@@ -77,7 +79,8 @@ class TelegramTuning:
         request_timeout_s: connect/read/write timeout of one Bot API call (PTB's default is 5 s).
         overall_max_rate: Bot API calls per second with a chat (Telegram's limit: about 30).
         group_max_rate: messages per minute to one group (Telegram's limit: about 20).
-        max_pending_updates: updates waiting in memory, and at most as many being handled.
+        max_pending_updates: updates waiting in memory (the update queue's size); at most
+            ``min(CONCURRENT_UPDATES, max_pending_updates)`` are handled at once.
         drain_timeout_s: on stop, how long updates already received may take to be answered.
     """
 
@@ -88,111 +91,120 @@ class TelegramTuning:
     drain_timeout_s: float = 10.0
 
 
-class BoundedUpdateQueue(asyncio.Queue[Any]):
-    """The application's update queue, with back-pressure.
+class BoundedUpdateProcessor(BaseUpdateProcessor):
+    """Handles at most ``limit`` updates at once, and makes PTB's fetcher wait while that many are.
 
-    PTB's update fetcher takes each update off the queue and starts a task for it at once, so a plain
-    queue lets a flood of updates become a flood of tasks. Here :meth:`get` waits while ``limit``
-    updates are being handled (an update is finished when the application calls :meth:`task_done`),
-    and :meth:`put` waits while ``limit`` updates are queued, which pauses the updater's polling (or a
-    webhook delivery) until there is room.
+    PTB's fetcher hands every update to :meth:`process_update`. In PTB's concurrent mode
+    (``max_concurrent_updates > 1``) it first starts a task per update, so a flood of updates would
+    become a flood of waiting tasks. This processor is therefore given to PTB with
+    ``max_concurrent_updates=1``: the fetcher awaits each call, and :meth:`do_process_update` waits for
+    one of ``limit`` slots, starts the update's handling in a task of its own and returns. While
+    ``limit`` updates are being handled the fetcher waits, the bounded update queue fills up and then
+    the updater stops fetching: the rest wait at Telegram.
+
+    Args:
+        limit: updates handled at the same time (>= 1).
+
+    Raises:
+        ValueError: when ``limit`` < 1.
     """
 
     def __init__(self, limit: int) -> None:
+        super().__init__(max_concurrent_updates=1)  # the fetcher's calls, one at a time: see above
         if limit < 1:
             raise ValueError("limit must be >= 1")
-        super().__init__(maxsize=limit)
         self.limit = limit
-        self.active = 0
-        self._room = asyncio.Event()
+        self._slots = asyncio.Semaphore(limit)
+        self._running: set[asyncio.Task[None]] = set()
+        self._waiting = 0
+        self._closed = False
+        self.dropped = 0
 
-    async def get(self) -> Any:
-        while self.active >= self.limit:
-            self._room.clear()
-            await self._room.wait()
-        item = await super().get()
-        self.active += 1
-        return item
+    @property
+    def in_flight(self) -> int:
+        """Updates being handled now."""
+        return len(self._running)
 
-    def task_done(self) -> None:
-        super().task_done()
-        self.active = max(0, self.active - 1)
-        self._room.set()
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for a free slot, then start handling ``update`` (``coroutine``) in its own task. After
+        :meth:`drain` gave up, updates are dropped instead (counted in :attr:`dropped`)."""
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        if self._closed:
+            self._slots.release()
+            cast(Any, coroutine).close()  # never started: close it so nothing warns
+            self.dropped += 1
+            return
+        task = asyncio.ensure_future(self._handle(coroutine))
+        self._running.add(task)
+        task.add_done_callback(self._finished)
 
-    def drop_pending(self) -> int:
-        """Remove every queued (not yet started) update; returns how many."""
-        dropped = 0
-        while True:
-            try:
-                self.get_nowait()
-            except asyncio.QueueEmpty:
-                return dropped
-            dropped += 1
-            self.active += 1  # get_nowait does not count; task_done below uncounts it
-            self.task_done()
+    async def _handle(self, coroutine: Awaitable[Any]) -> None:
+        try:
+            await coroutine  # Application.process_update: handler errors go to the error handler
+        except Exception:
+            log.exception("telegram: handling an update failed")
 
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._slots.release()
 
-#: Loggers that may print Bot API URLs (which contain the token) or request parameters.
-_LEAKY_LOGGER_PREFIXES = ("telegram", "httpx", "httpcore")
+    async def drain(self, queue: asyncio.Queue[Any], timeout: float) -> None:
+        """Let the updates already received (``queue``: the application's update queue) be handled and
+        answered, for at most ``timeout`` seconds; then drop the ones not started and cancel the ones
+        still running (one log line counts them). Call it after the updater stopped."""
+        if queue.empty() and not self._running and not self._waiting:
+            return
+
+        async def everything_answered() -> None:
+            await queue.join()  # every received update was started...
+            while self._running:  # ...and finished
+                await asyncio.wait(set(self._running))
+
+        try:
+            await asyncio.wait_for(everything_answered(), timeout)
+        except TimeoutError:
+            pass
+        else:
+            log.info("telegram: answered every update received before the stop")
+            return
+        self._closed = True
+        not_started = queue.qsize() + self._waiting
+        running = set(self._running)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=2.0)
+        log.warning("telegram: stopped after %.0f s with %d update(s) unanswered "
+                    "(%d cancelled, %d not started)",
+                    timeout, not_started + len(running), len(running), not_started)
+
+    async def initialize(self) -> None:
+        """Ready to take updates (again)."""
+        self._closed = False
+
+    async def shutdown(self) -> None:
+        """Cancel any handling still running (normally none: :meth:`drain` ran before)."""
+        self._closed = True
+        running = set(self._running)
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=2.0)
 
 
 class TelegramStartError(RuntimeError):
     """Telegram could not be started; the message never contains the token."""
 
 
-class _SecretRedactor(logging.Filter):
-    """Logger filter replacing known secrets and token-shaped strings with ``***``; it also folds the
-    tracebacks PTB logs for expected network faults into the line itself."""
-
-    def __init__(self) -> None:
-        super().__init__("reptile-museum-telegram-redactor")
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: let logging report it as usual
-            return True
-        exc = record.exc_info[1] if record.exc_info else None
-        if record.name.startswith("telegram") and isinstance(exc, TelegramError | ValueError):
-            # An expected network fault (e.g. PTB's "Can not load invalid JSON data"): one line, no
-            # traceback, and not the whole response body.
-            message = f"{message[:300]} ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
-            record.exc_info = None
-            record.exc_text = None
-            if message.startswith("Can not load invalid JSON data"):
-                # Detail: the failure it causes is logged by us (one line per failure). Kept as a
-                # DEBUG line when DEBUG logging is on.
-                if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
-                    return False
-                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        record.msg = redact(message, sorted(self.secrets))
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text, sorted(self.secrets))
-        return True
-
-
-_REDACTOR = _SecretRedactor()
-
-
-def install_log_redaction(secret_values: Iterable[str]) -> None:
-    """Add ``secret_values`` to the redactor and attach it to every telegram/httpx/httpcore logger.
-
-    A logger filter only sees records created on that very logger, so it is attached to each existing
-    logger under those prefixes (PTB and httpx create theirs at import time). Idempotent.
-    """
-    _REDACTOR.secrets.update(s for s in secret_values if s and len(s) >= 8)
-    names = set(_LEAKY_LOGGER_PREFIXES) | {
-        name for name in logging.Logger.manager.loggerDict
-        if name.split(".")[0] in _LEAKY_LOGGER_PREFIXES
-    }
-    for name in names:
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
+#: PTB's expected network faults (e.g. "Can not load invalid JSON data", logged with a traceback and the
+#: whole response body): one line each; the JSON one is detail, since the failure it causes is logged by
+#: us (one line per failure).
+_PTB_FAULTS = ExpectedFaults("telegram", (TelegramError, ValueError),
+                             demoted=("Can not load invalid JSON data",))
 
 
 def _token(services: Services) -> str:
@@ -204,8 +216,9 @@ def _token(services: Services) -> str:
 
 
 def build_application(services: Services, tuning: TelegramTuning | None = None) -> Application:
-    """The configured Application: token, Bot API base URLs, timeouts, rate limiter, the bounded update
-    queue and every handler.
+    """The configured Application: token, Bot API base URLs, timeouts, rate limiter, the
+    :class:`BoundedUpdateProcessor` with a bounded update queue, the typed context
+    (:data:`~.context.CONTEXT_TYPES`) and every handler.
 
     Raises:
         TelegramStartError: when no token is configured.
@@ -214,7 +227,8 @@ def build_application(services: Services, tuning: TelegramTuning | None = None) 
     settings = services.settings
     token = _token(services)
     webhook_secret = settings.telegram_webhook_secret
-    install_log_redaction([token, webhook_secret.get_secret_value() if webhook_secret else ""])
+    add_secrets([token, webhook_secret.get_secret_value() if webhook_secret else ""])
+    fold_expected(_PTB_FAULTS)
     timeout = tuning.request_timeout_s
     application = (
         ApplicationBuilder()
@@ -231,11 +245,11 @@ def build_application(services: Services, tuning: TelegramTuning | None = None) 
             group_max_rate=tuning.group_max_rate,
             max_retries=RATE_LIMIT_RETRIES,
         ))
-        .concurrent_updates(min(CONCURRENT_UPDATES, tuning.max_pending_updates))
-        .update_queue(BoundedUpdateQueue(tuning.max_pending_updates))
+        .context_types(CONTEXT_TYPES)
+        .concurrent_updates(BoundedUpdateProcessor(min(CONCURRENT_UPDATES, tuning.max_pending_updates)))
+        .update_queue(asyncio.Queue(maxsize=tuning.max_pending_updates))
         .build()
     )
-    application.bot_data[TUNING_KEY] = tuning
     if settings.telegram_webhook_url:
         # Several webhook replicas share the state database: an update Telegram re-delivers (its
         # request timed out, or went to another replica) is handled once, by whoever claims it first.
@@ -249,13 +263,13 @@ def build_application(services: Services, tuning: TelegramTuning | None = None) 
 DEDUPE_GROUP = -100
 
 
-def _claim_update(services: Services, bot_id: str) -> Callable[[object, ContextTypes.DEFAULT_TYPE], Any]:
+def _claim_update(services: Services, bot_id: str) -> Callable[[object, BotContext], Any]:
     """A PTB callback that claims each update's ``update_id`` in the shared state database and stops
     the handling of one already claimed (``ApplicationHandlerStop``). ``bot_id`` is the public numeric
     part of the token. When the database cannot be reached the update is handled (at least once beats
     never)."""
 
-    async def claim(update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def claim(update: object, _context: BotContext) -> None:
         update_id = getattr(update, "update_id", None)
         if update_id is None:
             return
@@ -285,7 +299,7 @@ async def _start_updates(application: Application, services: Services) -> str:
     url = settings.telegram_webhook_url
     secret = settings.telegram_webhook_secret
     secret_token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
-    install_log_redaction([secret_token])
+    add_secrets([secret_token])
     await updater.start_webhook(
         listen=settings.telegram_webhook_listen,
         port=settings.telegram_webhook_port,
@@ -312,50 +326,6 @@ async def _stop_updates(application: Application) -> None:
     """Stop fetching updates (polling or webhook)."""
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
-
-
-async def _drain(application: Application, timeout: float) -> None:
-    """Let updates already received be handled and answered, for at most ``timeout`` seconds; then drop
-    the ones not started and cancel the ones still running (each drop is counted in one log line)."""
-    queue = application.update_queue
-    if not application.running or (queue.empty() and getattr(queue, "active", 0) == 0
-                                    and not _handler_tasks(application)):
-        return
-    join = asyncio.ensure_future(queue.join())
-    try:
-        done, _ = await asyncio.wait({join}, timeout=timeout)
-    finally:
-        join.cancel()
-    if done:
-        log.info("telegram: answered every update received before the stop")
-        return
-    dropped = queue.drop_pending() if isinstance(queue, BoundedUpdateQueue) else 0
-    running = _handler_tasks(application)
-    for task in running:
-        task.cancel()
-    if running:
-        await asyncio.wait(running, timeout=2.0)
-    log.warning("telegram: stopped after %.0f s with %d update(s) unanswered (%d cancelled, %d not started)",
-                timeout, dropped + len(running), len(running), dropped)
-
-
-def _handler_tasks(application: Application) -> set[asyncio.Task[Any]]:
-    """The tasks PTB runs concurrent updates in (it names them ``Application:<bot id>:process_...``)."""
-    prefix = f"Application:{application.bot.id}:process_concurrent_update"
-    return {t for t in asyncio.all_tasks() if not t.done() and t.get_name().startswith(prefix)}
-
-
-async def _stop(application: Application) -> None:
-    """Stop the updater and the application (whatever was started), then shut everything down."""
-    try:
-        await _stop_updates(application)
-        if application.running:
-            await application.stop()
-    finally:
-        await application.shutdown()
-        # After a failed initialize() the Application is not "initialized", so shutdown() above skips
-        # the bot, whose HTTP clients may already be open. Bot.shutdown() is a no-op when closed.
-        await application.bot.shutdown()
 
 
 async def register_command_menu(application: Application) -> bool:
@@ -391,34 +361,48 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
     tuning = tuning or TelegramTuning()
     application = build_application(services, tuning)
     token = application.bot.token
+    initialized = False
     try:
-        try:
-            await application.initialize()
-        except InvalidToken:
-            raise TelegramStartError("Telegram rejected the bot token (check TELEGRAM_BOT_TOKEN)") from None
-        except TelegramError as exc:
-            raise TelegramStartError(
-                f"cannot reach the Bot API ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
-            ) from None
-        await application.start()
-        try:
-            mode = await _start_updates(application, services)
-        except TelegramError as exc:
-            raise TelegramStartError(
-                f"cannot start receiving updates ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
-            ) from None
-        log.info("telegram: serving as @%s (%s)", application.bot.username, mode)
-        services.platforms_up["telegram"] = True
-        await register_command_menu(application)
-        await post_interrupted(application.bot, services)
-        await asyncio.Event().wait()  # until cancelled
+        async with application:  # PTB's lifecycle: initialize() here, shutdown() on the way out
+            initialized = True
+            try:
+                await application.start()
+                await _serve(application, services, token)
+            finally:
+                await _stop_updates(application)
+                processor = application.update_processor
+                if isinstance(processor, BoundedUpdateProcessor):
+                    await processor.drain(application.update_queue, tuning.drain_timeout_s)
+                await application.bot_data.quiz.shutdown(application.bot)
+                if application.running:
+                    await application.stop()
+    except InvalidToken:
+        if initialized:
+            raise
+        raise TelegramStartError("Telegram rejected the bot token (check TELEGRAM_BOT_TOKEN)") from None
+    except TelegramError as exc:
+        if initialized:
+            raise
+        raise TelegramStartError(
+            f"cannot reach the Bot API ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
+        ) from None
     finally:
-        runner: QuizRunner | None = application.bot_data.get(QUIZ_KEY)
-        try:
-            await _stop_updates(application)
-            await _drain(application, tuning.drain_timeout_s)
-            if runner is not None:
-                await runner.shutdown(application.bot)
-        finally:
-            await _stop(application)
-        log.info("telegram: stopped")
+        # After a failed initialize() the Application is not "initialized", so its shutdown skips the
+        # bot, whose HTTP clients may already be open. Bot.shutdown() is a no-op when closed.
+        await application.bot.shutdown()
+    log.info("telegram: stopped")
+
+
+async def _serve(application: Application, services: Services, token: str) -> None:
+    """Start receiving updates, announce the bot, then wait until cancelled."""
+    try:
+        mode = await _start_updates(application, services)
+    except TelegramError as exc:
+        raise TelegramStartError(
+            f"cannot start receiving updates ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
+        ) from None
+    log.info("telegram: serving as @%s (%s)", application.bot.username, mode)
+    services.platforms_up["telegram"] = True
+    await register_command_menu(application)
+    await post_interrupted(application.bot, services)
+    await asyncio.Event().wait()  # until cancelled

@@ -18,8 +18,8 @@ answers arrive as ``poll_answer`` updates. A confident identification in a group
 "Quiz the group!" button (a ``callback_query``) that starts a one-question photo round. See
 :mod:`.quiz`.
 
-The :class:`~bot.services.Services` live in ``application.bot_data[SERVICES_KEY]``, the
-:class:`~.quiz.QuizRunner` in ``application.bot_data[QUIZ_KEY]``.
+Every callback gets a :class:`~.context.BotContext`: ``context.services`` (the shared
+:class:`~bot.services.Services`) and ``context.quiz`` (the :class:`~.quiz.QuizRunner`).
 """
 
 from __future__ import annotations
@@ -49,12 +49,12 @@ from telegram.ext import (
     Application,
     CallbackQueryHandler,
     CommandHandler,
-    ContextTypes,
     MessageHandler,
     PollAnswerHandler,
     filters,
 )
 
+from bot.adapters.telegram.context import BotContext
 from bot.adapters.telegram.quiz import (
     NOT_RUNNING_TEXT,
     PHOTO_BUTTON_TEXT,
@@ -79,11 +79,6 @@ from bot.services import Services
 
 log = logging.getLogger(__name__)
 
-#: Key of the shared :class:`Services` in ``application.bot_data``.
-SERVICES_KEY = "services"
-#: Key of the :class:`~.quiz.QuizRunner` in ``application.bot_data``.
-QUIZ_KEY = "quiz"
-
 #: Commands that identify a replied-to photo.
 IDENTIFY_COMMANDS = ("reptile", "identify")
 
@@ -107,15 +102,6 @@ _T = TypeVar("_T")
 #: Our wrappers around Bot API calls: error locations name their caller instead.
 _RETRY_WRAPPERS = frozenset({"with_retries", "_send", "reply_plain", "reply_html", "reply_card"})
 
-
-def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    """The shared services stored in the application by :func:`register_handlers`."""
-    return context.application.bot_data[SERVICES_KEY]
-
-
-def quiz_of(context: ContextTypes.DEFAULT_TYPE) -> QuizRunner:
-    """The quiz runner stored in the application by :func:`register_handlers`."""
-    return context.application.bot_data[QUIZ_KEY]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -266,7 +252,7 @@ async def _typing(message: Message) -> None:
 
 
 async def identify_attachment(
-    context: ContextTypes.DEFAULT_TYPE, source: Message, reply_to: Message
+    context: BotContext, source: Message, reply_to: Message
 ) -> None:
     """Identify the photo or image file in ``source`` and answer ``reply_to``.
 
@@ -275,7 +261,7 @@ async def identify_attachment(
     the reply. Telegram's own download limit (``getFile`` answers "file is too big" above 20 MB) gets
     the same kind too-large reply.
     """
-    services = services_of(context)
+    services = context.services
     att = attachment_of(source)
     if att.kind is MediaKind.MOVING:
         await reply_plain(reply_to, m.MOVING_MEDIA_TEXT)
@@ -317,7 +303,7 @@ def _in_group(message: Message) -> bool:
     return message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
-async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def help_command(update: Update, context: BotContext) -> None:
     """``/start`` and ``/help``: what the bot does (plus the group how-to in groups)."""
     message = update.effective_message
     if message is None:
@@ -328,17 +314,17 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await reply_plain(message, text)
 
 
-async def species_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def species_command(update: Update, context: BotContext) -> None:
     """``/species NAME``: the core look-up; with no name, the usage text."""
     message = update.effective_message
     if message is None:
         return
     query = " ".join(context.args or [])
-    card = await lookup_species(services_of(context).species, query)
+    card = await lookup_species(context.services.species, query)
     await reply_card(message, card)
 
 
-async def identify_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def identify_command(update: Update, context: BotContext) -> None:
     """``/reptile`` or ``/identify`` sent as a reply to a photo: identify that photo."""
     message = update.effective_message
     if message is None:
@@ -350,7 +336,7 @@ async def identify_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     await identify_attachment(context, target, message)
 
 
-async def group_caption_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def group_caption_command(update: Update, context: BotContext) -> None:
     """A photo or image file sent to a group with ``/reptile`` (or ``/identify``) as its caption."""
     message = update.effective_message
     if message is None or not message.caption:
@@ -364,7 +350,7 @@ async def group_caption_command(update: Update, context: ContextTypes.DEFAULT_TY
     await identify_attachment(context, message, message)
 
 
-async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def private_message(update: Update, context: BotContext) -> None:
     """Any non-command message in a private chat: identify a photo, or explain what to send."""
     message = update.effective_message
     if message is None:
@@ -378,7 +364,7 @@ async def private_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         await reply_plain(message, m.PRIVATE_TEXT_HINT)
 
 
-async def private_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def private_unknown_command(update: Update, context: BotContext) -> None:
     """An unknown ``/command`` in a private chat: the short hint."""
     message = update.effective_message
     if message is not None:
@@ -395,7 +381,7 @@ def _thread_id(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
-async def quiz_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def quiz_command(update: Update, context: BotContext) -> None:
     """``/quiz [number] [kids|expert]`` starts a round in this chat; ``/quiz stop`` ends it."""
     message = update.effective_message
     if message is None:
@@ -404,7 +390,7 @@ async def quiz_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     if request is None:
         await reply_plain(message, QUIZ_USAGE_TEXT)
         return
-    runner = quiz_of(context)
+    runner = context.quiz
     if request.stop:
         summary = await runner.stop(context.bot, message.chat.id)
         await reply_plain(message, summary or NOT_RUNNING_TEXT)
@@ -422,7 +408,7 @@ async def quiz_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     )
 
 
-async def photo_quiz_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def photo_quiz_button(update: Update, context: BotContext) -> None:
     """The "Quiz the group!" button under a confident identification: a one-question photo round."""
     query = update.callback_query
     if query is None:
@@ -432,7 +418,7 @@ async def photo_quiz_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if match is None or message is None:
         await query.answer()
         return
-    runner = quiz_of(context)
+    runner = context.quiz
     try:
         first = await runner.engine.start_photo_round(
             runner.chat_ref(message.chat.id), match.group(1), Difficulty.KIDS
@@ -449,17 +435,17 @@ async def photo_quiz_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         await query.answer()
 
 
-async def poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def poll_answer(update: Update, context: BotContext) -> None:
     """A vote in one of our quiz polls."""
     answer = update.poll_answer
     if answer is None or answer.user is None:
         return  # anonymous (voter_chat) votes cannot be scored
-    await quiz_of(context).on_poll_answer(
+    await context.quiz.on_poll_answer(
         answer.poll_id, answer.user.id, answer.user.first_name, answer.option_ids
     )
 
 
-async def forgetme_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def forgetme_command(update: Update, context: BotContext) -> None:
     """``/forgetme``: delete the sender's quiz scores and answers (every chat, this platform)."""
     message = update.effective_message
     user = update.effective_user
@@ -468,18 +454,18 @@ async def forgetme_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if user is None:
         await reply_plain(message, m.ERROR_TEXT)
         return
-    removed = await services_of(context).quiz.forget_user(PLATFORM, user.id)
+    removed = await context.services.quiz.forget_user(PLATFORM, user.id)
     log.info("telegram: /forgetme removed %d row(s)", removed)
     await reply_plain(message, m.FORGOTTEN_TEXT)
 
 
-async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def stats_command(update: Update, context: BotContext) -> None:
     """``/stats``: usage figures, only for the ids in ``ADMIN_IDS``."""
     message = update.effective_message
     user = update.effective_user
     if message is None:
         return
-    services = services_of(context)
+    services = context.services
     if user is None or not is_admin(services.admin_ids, PLATFORM, user.id):
         await reply_plain(message, NOT_ADMIN_TEXT)
         return
@@ -488,16 +474,16 @@ async def stats_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await reply_plain(message, text)
 
 
-async def leaderboard_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def leaderboard_command(update: Update, context: BotContext) -> None:
     """``/leaderboard``: this chat's top 10 players."""
     message = update.effective_message
     if message is None:
         return
-    text = await services_of(context).quiz.leaderboard_text(PLATFORM, message.chat.id, 10)
+    text = await context.services.quiz.leaderboard_text(PLATFORM, message.chat.id, 10)
     await reply_plain(message, text)
 
 
-async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def score_command(update: Update, context: BotContext) -> None:
     """``/score``: the sender's own points in this chat."""
     message = update.effective_message
     user = update.effective_user
@@ -506,7 +492,7 @@ async def score_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if user is None:
         await reply_plain(message, QUIZ_USAGE_TEXT)
         return
-    text = await services_of(context).quiz.my_score_text(PLATFORM, message.chat.id, user.id)
+    text = await context.services.quiz.my_score_text(PLATFORM, message.chat.id, user.id)
     await reply_plain(message, text)
 
 
@@ -527,7 +513,7 @@ def describe_error(exc: BaseException, secrets: Sequence[str] = ()) -> str:
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
-async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def error_handler(update: object, context: BotContext) -> None:
     """Log every failed update in one line (never the token or a raw URL) and say sorry when possible."""
     exc = context.error
     if exc is None:
@@ -553,10 +539,11 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def register_handlers(application: Application, services: Services) -> None:
-    """Store ``services`` (and a :class:`QuizRunner`) in ``application.bot_data`` and add every handler
-    and the error handler."""
-    application.bot_data[SERVICES_KEY] = services
-    application.bot_data[QUIZ_KEY] = QuizRunner(services)
+    """Store ``services`` (and a :class:`QuizRunner`) in ``application.bot_data`` (a
+    :class:`~.context.BotData`: the application is built with :data:`~.context.CONTEXT_TYPES`) and add
+    every handler and the error handler."""
+    application.bot_data.services = services
+    application.bot_data.quiz = QuizRunner(services)
     messages_only = filters.UpdateType.MESSAGE
     private = filters.ChatType.PRIVATE & messages_only
     groups = filters.ChatType.GROUPS & messages_only

@@ -168,9 +168,6 @@ class QuizRunner:
         """Telegram rounds are per chat and scores are per chat."""
         return ChatRef(PLATFORM, str(chat_id))
 
-    def is_running(self, chat_id: int) -> bool:
-        return self.chat_ref(chat_id).key in self._rounds
-
     # -- starting and stopping ---------------------------------------------------------------------
 
     def launch(self, bot: Bot, first: RoundQuestion, chat_id: int, chat_type: str,

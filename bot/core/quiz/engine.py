@@ -37,9 +37,7 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.core.metrics import count_quiz_answer
@@ -178,7 +176,6 @@ class PhotoRef:
     chat_id: str
     file_id: str
     scientific_name: str
-    created_at: float
 
 
 @dataclass(slots=True)
@@ -203,7 +200,6 @@ class QuizEngine:
     Args:
         generator: question generator over the species database.
         store: the opened state database.
-        clock: current Unix time (tests pass a fake).
         photo_memory: how many photos :meth:`remember_photo` keeps (oldest are forgotten first).
     """
 
@@ -211,12 +207,10 @@ class QuizEngine:
         self,
         generator: QuestionGenerator,
         store: StateStore,
-        clock: Callable[[], float] = time.time,
         photo_memory: int = PHOTO_MEMORY,
     ) -> None:
         self.generator = generator
         self.store = store
-        self._clock = clock
         self._active: dict[tuple[str, str], _Active] = {}
         self._by_message: dict[tuple[str, str], tuple[str, str]] = {}
         self._start_lock = asyncio.Lock()
@@ -493,7 +487,7 @@ class QuizEngine:
         key = secrets.token_urlsafe(6)
         while key in self._photos:
             key = secrets.token_urlsafe(6)
-        self._photos[key] = PhotoRef(platform, str(chat_id), str(file_id), scientific_name, self._clock())
+        self._photos[key] = PhotoRef(platform, str(chat_id), str(file_id), scientific_name)
         while len(self._photos) > self._photo_memory:
             self._photos.popitem(last=False)
         return key

@@ -26,6 +26,7 @@ import contextlib
 import itertools
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ class RecordedRequest:
         headers: request headers.
         body: raw body bytes.
         json: the JSON body (for multipart requests, the ``payload_json`` part), or ``None``.
+        files: the files of a multipart request, by name.
+        at: when the request arrived (``time.monotonic()``).
     """
 
     method: str
@@ -65,6 +68,8 @@ class RecordedRequest:
     body: bytes
     json: Any = None
     files: dict[str, bytes] = field(default_factory=dict)
+    #: ``time.monotonic()`` when the request arrived.
+    at: float = field(default_factory=time.monotonic)
 
 
 Reply = web.StreamResponse | tuple[int, Any] | tuple[int, Any, dict[str, str]]

@@ -1,7 +1,7 @@
 """A fake Telegram Bot API server (aiohttp) for end-to-end tests of the real PTB Application.
 
-It lives in the package (not under ``tests/``) because ``reptile-museum selftest`` runs against it from an
-installed checkout without pytest; ``tests/fake_telegram.py`` re-exports it.
+It sits beside the fake Discord API (:mod:`tests.fakes.fake_discord`); the tests and ``make selftest``
+(:mod:`tests.tools.selftest`, run from a checkout without pytest) use it. It is not part of the package.
 
 Start one with ``async with FakeTelegram(token) as tg:``, point the bot at ``tg.base_url`` and
 ``tg.base_file_url``, push updates with :meth:`FakeTelegram.push_message`, then wait for the bot's
@@ -127,6 +127,8 @@ class FakeTelegram:
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.routes: dict[str, Handler] = {}
         self._updates: list[dict[str, Any]] = []
+        #: The highest ``update_id`` getUpdates has handed to the bot (0: none yet).
+        self.fetched_up_to = 0
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
@@ -358,6 +360,20 @@ class FakeTelegram:
             await asyncio.sleep(0.05)
         raise AssertionError(f"bot still busy after {timeout} s")
 
+    async def polling_paused(self, quiet: float = 0.5, timeout: float = 10.0) -> None:
+        """Wait until the bot made no getUpdates call for ``quiet`` s (its updater is waiting).
+
+        Raises:
+            AssertionError: when it kept polling for ``timeout`` s.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last = max((r.at for r in self.requests if r.method == "getUpdates"), default=0.0)
+            if time.monotonic() - last >= quiet:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"bot still polling after {timeout} s")
+
     # -- HTTP -----------------------------------------------------------------------------------------
 
     async def _params(self, request: web.Request) -> dict[str, Any]:
@@ -500,7 +516,10 @@ class FakeTelegram:
         if isinstance(allowed, list) and allowed:  # like Telegram: other update types are dropped
             self._updates = [u for u in self._updates if any(k in allowed for k in u if k != "update_id")]
         limit = int(params.get("limit") or 100)
-        return self._updates[:limit]
+        batch = self._updates[:limit]
+        if batch:
+            self.fetched_up_to = max(self.fetched_up_to, batch[-1]["update_id"])
+        return batch
 
     def _m_getfile(self, params: dict[str, Any]) -> dict[str, Any] | web.Response:
         stored = self.files.get(str(params.get("file_id")))

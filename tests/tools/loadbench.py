@@ -1,7 +1,7 @@
-"""``python -m bot.loadbench``: the throughput of one replica under a sustained offered load.
+"""``python -m tests.tools.loadbench``: the throughput of one replica under a sustained offered load.
 
 The real bot (``serve_telegram``, the ONNX model, ``species.sqlite``, a throw-away state database) polls
-the fake Bot API on 127.0.0.1 (:mod:`bot.testing.fake_telegram`), which receives photos at a steady
+the fake Bot API on 127.0.0.1 (:mod:`tests.fakes.fake_telegram`), which receives photos at a steady
 rate (default 10, 50 and 100 photos a second, each for 30 s, each photo from its own chat so the
 per-user limit does not apply) and records every reply. Prints, per rate: photos sent, answered with a
 card, answered "busy", not answered yet 30 s after the last photo was sent (still waiting at the fake
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core import messages as m
-from bot.selftest import is_busy_or_card, problem_html, running_bot
-from bot.testing import inputs
+from tests.tools import inputs
+from tests.tools.selftest import is_busy_or_card, problem_html, running_bot
 
 DEFAULT_RATES = (10, 50, 100)
 
@@ -103,8 +103,8 @@ def table(results: Sequence[LoadResult]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m bot.loadbench [--rates 10,50,100] [--seconds 30]``; prints the table, exits 0."""
-    p = argparse.ArgumentParser(prog="python -m bot.loadbench", description=__doc__.split("\n")[0])
+    """``python -m tests.tools.loadbench [--rates 10,50,100] [--seconds 30]``; prints the table, exits 0."""
+    p = argparse.ArgumentParser(prog="python -m tests.tools.loadbench", description=__doc__.split("\n")[0])
     p.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)),
                    help="offered photos per second, comma-separated (default 10,50,100)")
     p.add_argument("--seconds", type=float, default=30.0, help="how long each rate is offered (default 30)")

@@ -1,4 +1,4 @@
-"""Awkward inputs for the hardening tests and ``reptile-museum selftest``, all generated in memory.
+"""Awkward inputs for the hardening tests and ``make selftest``, all generated in memory.
 
 Every generator returns the file's bytes; nothing is read from disk, so the selftest runs from an
 installed checkout. Images are small (a few kB) except where size is the point.

@@ -1,1 +1,0 @@
-"""Test doubles shipped with the package: used by the tests and by ``reptile-museum selftest``."""
