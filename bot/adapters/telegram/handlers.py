@@ -401,6 +401,11 @@ def _thread_id(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
+def _user_id(message: Message) -> str:
+    """Who sent ``message`` (may start and stop a round); '' for a channel post."""
+    return str(message.from_user.id) if message.from_user else ""
+
+
 async def quiz_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/quiz [number] [kids|expert]`` starts a round in this chat; ``/quiz stop`` ends it."""
     message = update.effective_message
@@ -412,7 +417,7 @@ async def quiz_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     runner = quiz_of(context)
     if request.stop:
-        summary = await runner.stop(context.bot, message.chat.id)
+        summary = await runner.stop(context.bot, message.chat.id, _user_id(message))
         await reply_plain(message, summary or NOT_RUNNING_TEXT)
         return
     chat = runner.chat_ref(message.chat.id)
@@ -424,7 +429,7 @@ async def quiz_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     runner.launch(
         context.bot, first, message.chat.id, message.chat.type, _thread_id(message),
         intro=start_text(first.total, request.difficulty, runner.open_period),
-        intro_reply_to=message.message_id,
+        intro_reply_to=message.message_id, starter_id=_user_id(message),
     )
 
 
@@ -450,7 +455,8 @@ async def photo_quiz_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         await query.answer(str(exc))
         return
     thread_id = _thread_id(message) if isinstance(message, Message) else None
-    runner.launch(context.bot, first, message.chat.id, message.chat.type, thread_id)
+    runner.launch(context.bot, first, message.chat.id, message.chat.type, thread_id,
+                  starter_id=query.from_user.id)
     with contextlib.suppress(TelegramError):
         await query.answer()
 

@@ -41,6 +41,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.core.metrics import count_quiz_answer
 from bot.core.quiz.questions import (
@@ -222,6 +223,11 @@ class QuizEngine:
         self._start_lock = asyncio.Lock()
         self._photos: OrderedDict[str, PhotoRef] = OrderedDict()
         self._photo_memory = max(1, int(photo_memory))
+        #: The :class:`bot.core.quiz.session.RoundSessions` of each platform in this process, newest
+        #: first registered by their constructor (the terminal keeps its rounds here between lines).
+        self.sessions: dict[str, Any] = {}
+        self._notices_rounds: list[Round] = []
+        self._notices_cut: list[CutQuestion] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -238,9 +244,34 @@ class QuizEngine:
         are settled (they count: they were given in time). Returns the rounds and the cut questions; for
         each question, close its message where it was posted and show :func:`restart_reveal_text`.
 
-        Call once before the adapters start.
+        Call once before the adapters start. Each platform's adapter takes its rounds and questions
+        once with :meth:`take_restart_notices` to tell those chats.
         """
-        return await self.store.close_cut_rounds()
+        rounds, cut = await self.store.close_cut_rounds()
+        self._notices_rounds.extend(rounds)
+        self._notices_cut.extend(cut)
+        return rounds, cut
+
+    def take_restart_notices(self, platform: str) -> tuple[list[Round], list[CutQuestion]]:
+        """The rounds of ``platform`` cut by the last stop and their open questions, handed out once per
+        engine (process): a second call, e.g. by a reconnecting client, gets ``([], [])``."""
+        rounds = [r for r in self._notices_rounds if r.platform == platform]
+        cut = [q for q in self._notices_cut if q.platform == platform]
+        self._notices_rounds[:] = [r for r in self._notices_rounds if r.platform != platform]
+        self._notices_cut[:] = [q for q in self._notices_cut if q.platform != platform]
+        return rounds, cut
+
+    def pending_restart_notices(self, platform: str) -> tuple[list[Round], list[CutQuestion]]:
+        """What :meth:`take_restart_notices` would hand out now, without taking it."""
+        return ([r for r in self._notices_rounds if r.platform == platform],
+                [q for q in self._notices_cut if q.platform == platform])
+
+    def forget(self, chat: ChatRef) -> None:
+        """Forget ``chat``'s round in this process without ending it in the database (another replica
+        drives it now)."""
+        active = self._active.pop(chat.key, None)
+        if active is not None and active.message_id is not None:
+            self._by_message.pop((chat.platform, active.message_id), None)
 
     def is_running(self, chat: ChatRef) -> bool:
         """True while ``chat`` has a round in progress."""
