@@ -39,7 +39,7 @@ import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,15 +239,17 @@ class QuizEngine:
         """
         return (await self.close_cut_rounds())[0]
 
-    async def close_cut_rounds(self) -> tuple[list[Round], list[CutQuestion]]:
+    async def close_cut_rounds(self, exclude: Collection[int] = ()) -> tuple[list[Round], list[CutQuestion]]:
         """Close rounds cut off by a restart (``interrupted``) and their open questions, whose answers
         are settled (they count: they were given in time). Returns the rounds and the cut questions; for
         each question, close its message where it was posted and show :func:`restart_reveal_text`.
 
+        ``exclude``: ids of rounds another replica still drives
+        (:meth:`bot.core.quiz.leases.LeaseStore.held_elsewhere`).
         Call once before the adapters start. Each platform's adapter takes its rounds and questions
         once with :meth:`take_restart_notices` to tell those chats.
         """
-        rounds, cut = await self.store.close_cut_rounds()
+        rounds, cut = await self.store.close_cut_rounds(exclude=exclude)
         self._notices_rounds.extend(rounds)
         self._notices_cut.extend(cut)
         return rounds, cut
@@ -265,6 +267,42 @@ class QuizEngine:
         """What :meth:`take_restart_notices` would hand out now, without taking it."""
         return ([r for r in self._notices_rounds if r.platform == platform],
                 [q for q in self._notices_cut if q.platform == platform])
+
+    def plan(self, chat: ChatRef) -> list[Question]:
+        """Every question of ``chat``'s running round, in order (``[]`` without a round): stored at the
+        round's start so that another replica can continue it."""
+        active = self._active.get(chat.key)
+        return list(active.questions) if active else []
+
+    async def adopt(
+        self,
+        chat: ChatRef,
+        rnd: Round,
+        questions: list[Question],
+        index: int,
+        question_id: int | None,
+        *,
+        open_: bool,
+        message_id: str | None,
+    ) -> RoundQuestion:
+        """Drive a round another replica started (taken over from its expired lease): ``questions`` is
+        its plan, ``index`` the question asked last (``question_id``, ``None``: not recorded yet, then it
+        is recorded now), ``open_`` whether it is still open and ``message_id`` where answers to it come
+        from. Returns that question.
+
+        Raises:
+            RoundAlreadyRunning: this process already runs a round in ``chat``.
+        """
+        async with self._start_lock:
+            if chat.key in self._active:
+                raise RoundAlreadyRunning(ALREADY_RUNNING_TEXT)
+            active = _Active(chat, rnd, questions, index=index, open=open_)
+            active.question_id = question_id if question_id is not None else await self._record(active)
+            if message_id is not None:
+                active.message_id = str(message_id)
+                self._by_message[(chat.platform, active.message_id)] = chat.key
+            self._active[chat.key] = active
+        return active.current()
 
     def forget(self, chat: ChatRef) -> None:
         """Forget ``chat``'s round in this process without ending it in the database (another replica

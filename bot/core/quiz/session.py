@@ -58,7 +58,7 @@ from bot.core.quiz.engine import (
     RoundSummary,
 )
 from bot.core.quiz.questions import Difficulty
-from bot.core.quiz.state import AnswerResult, CutQuestion, Round
+from bot.core.quiz.state import AnswerResult, AskedQuestion, CutQuestion, Round
 
 if TYPE_CHECKING:
     from bot.core.quiz.leases import LeaseStore
@@ -292,7 +292,10 @@ class RoundSession:
         timer: QuestionTimer | None = None,
         clock: Callable[[], float] = time.time,
         on_end: Callable[[RoundSession], None] | None = None,
+        leases: LeaseStore | None = None,
+        adopted: bool = False,
         resume: Posted | None = None,
+        resume_closes_at: float | None = None,
     ) -> None:
         self.engine = engine
         self.transport = transport
@@ -305,7 +308,11 @@ class RoundSession:
         self._timer = timer
         self._clock = clock
         self._on_end = on_end
+        self.leases = leases
+        #: Taken over from another replica (its lease and plan are stored already).
+        self.adopted = adopted
         self._resume = resume
+        self._resume_closes_at = resume_closes_at
         self.players: set[str] = set()
         self.answered: set[str] = set()
         self.current: RoundQuestion | None = None
@@ -383,6 +390,8 @@ class RoundSession:
         engine, chat, transport = self.engine, self.chat, self.transport
         rq: RoundQuestion | None = self._first
         try:
+            if self.leases is not None and not self.adopted:
+                await _shielded(self.leases.start(self.round_id, engine.plan(chat), self.starter_id))
             if self._intro:
                 await transport.post_text(self._intro, "intro")
             while rq is not None:
@@ -399,6 +408,7 @@ class RoundSession:
                 if rq is not None and self.config.reveal_pause_s > 0:
                     await self._wait(self._never, self.config.reveal_pause_s)
             summary = await _shielded(engine.finish(chat))
+            await self._release()
             if summary is not None:
                 await transport.post_text(summary.text, "summary")
         except asyncio.CancelledError:
@@ -406,7 +416,9 @@ class RoundSession:
         except Exception as exc:
             log.error("quiz round on %s failed (%s: %s)", chat.platform, type(exc).__name__, str(exc)[:200])
             with contextlib.suppress(Exception):
-                if await _shielded(engine.stop(chat)) is not None:
+                stopped = await _shielded(engine.stop(chat))
+                await self._release()
+                if stopped is not None:
                     await self._show_stopped()
                     await transport.post_text(QUIZ_BROKEN_TEXT, "error")
         finally:
@@ -415,13 +427,19 @@ class RoundSession:
                 self._on_end(self)
 
     def _period(self, rq: RoundQuestion) -> float | None:
+        if self._resume is not None and rq.index == self._first.index:
+            # taken over while open: what is left of its period (it is revealed at once when it is over)
+            return max(0.0, self._resume_closes_at - self._clock()) if self._resume_closes_at else 0.0
         if self.config.open_period_s is None:
             return None
-        if self._resume is not None and rq.index == self._first.index and self._resume_closes_at:
-            return max(0.0, self._resume_closes_at - self._clock())
         return self.config.open_period_s + self.config.grace_s
 
-    _resume_closes_at: float | None = None
+    async def _release(self) -> None:
+        if self.leases is not None:
+            try:
+                await _shielded(self.leases.release(self.round_id))
+            except Exception as exc:
+                log.info("quiz: could not release a round's lease (%s)", type(exc).__name__)
 
     def _posted(self) -> Posted:
         assert self.posted is not None
@@ -505,6 +523,7 @@ class RoundSession:
         self._ending = True
         await self._cancel()
         summary = await _shielded(self.engine.stop(self.chat))
+        await self._release()
         if summary is None or summary.round_id != self.round_id:
             return summary
         await self._show_stopped()
@@ -538,8 +557,11 @@ class RoundSessions:
         timer: waits for the open period and the pause (``None``: :data:`TIMER`).
         clock: Unix time.
         leases: the round leases (several replicas on one database); ``None``: no leases.
-        resume: makes the transport of a round taken over from another replica (``None``: this platform
-            takes no rounds over), see :meth:`take_over_expired`.
+        resume: makes the transport of a round taken over from another replica, from the round and the
+            question it asked last (``None``: this platform takes no rounds over), see
+            :meth:`take_over_expired`; may be set later (when the platform's client is known).
+        keeper: run :meth:`run_takeover` in the background once a round starts or
+            :meth:`start_keeper` is called (tests drive :meth:`renew` and :meth:`take_over_expired`).
     """
 
     def __init__(
@@ -551,7 +573,8 @@ class RoundSessions:
         timer: QuestionTimer | None = None,
         clock: Callable[[], float] = time.time,
         leases: LeaseStore | None = None,
-        resume: Callable[[Round, CutQuestion | None], QuizTransport | None] | None = None,
+        resume: Callable[[Round, AskedQuestion | None], QuizTransport | None] | None = None,
+        keeper: bool = True,
     ) -> None:
         self.engine = engine
         self.platform = platform
@@ -560,8 +583,10 @@ class RoundSessions:
         self.clock = clock
         self.leases = leases
         self.resume = resume
+        self.keeper = keeper
         self.sessions: dict[tuple[str, str], RoundSession] = {}
         self._keeper: asyncio.Task[None] | None = None
+        self._takeover_lock = asyncio.Lock()
         engine.sessions[platform] = self
 
     def get(self, chat: ChatRef) -> RoundSession | None:
@@ -580,13 +605,32 @@ class RoundSessions:
         """Run the round whose first question ``engine.start``/``start_photo_round`` just returned, in
         a task of its own. Call it with no ``await`` in between (see :meth:`RoundSession.begin`)."""
         session = self._session(first, chat, transport, starter_id, intro=intro)
+        if self.leases is not None:
+            self._ensure_keeper()
         session.begin()
         return session
+
+    def adopt(
+        self,
+        first: RoundQuestion,
+        chat: ChatRef,
+        transport: QuizTransport,
+        starter_id: str,
+        *,
+        posted: Posted | None = None,
+        closes_at: float | None = None,
+    ) -> RoundSession:
+        """A session for a round taken over from another replica (see :func:`bot.core.quiz.leases.take_over`):
+        ``first`` is the question to go on with; ``posted`` when it is posted already (then it is
+        revealed when ``closes_at`` has passed). Not started yet: call :meth:`RoundSession.begin`."""
+        return self._session(first, chat, transport, starter_id, adopted=True, resume=posted,
+                             resume_closes_at=closes_at)
 
     def _session(self, first: RoundQuestion, chat: ChatRef, transport: QuizTransport, starter_id: str | int,
                  **kwargs: Any) -> RoundSession:
         session = RoundSession(self.engine, transport, first, chat, str(starter_id), self.config,
-                               timer=self.timer, clock=self.clock, on_end=self._ended, **kwargs)
+                               timer=self.timer, clock=self.clock, on_end=self._ended, leases=self.leases,
+                               **kwargs)
         old = self.sessions.get(chat.key)
         if old is not None and not old.done and old.task is not None:
             old.task.cancel()  # the engine refused a second round, so this one is over
@@ -700,6 +744,8 @@ class RoundSessions:
     # -- leases (several replicas) -----------------------------------------------------------------
 
     def _ensure_keeper(self) -> None:
+        if not self.keeper:
+            return
         if self._keeper is None or self._keeper.done():
             self._keeper = asyncio.create_task(self.run_takeover(), name=f"quiz-leases-{self.platform}")
 
@@ -709,7 +755,7 @@ class RoundSessions:
         if self.leases is None:
             return
         for session in list(self.sessions.values()):
-            if not await self.leases.renew(session.round_id, self.config):
+            if not await self.leases.renew(session.round_id):
                 log.warning("%s: lost the lease of a quiz round; another replica drives it", self.platform)
                 if self.sessions.get(session.chat.key) is session:
                     del self.sessions[session.chat.key]
@@ -724,7 +770,8 @@ class RoundSessions:
             return []
         from bot.core.quiz.leases import take_over
 
-        return await take_over(self)
+        async with self._takeover_lock:
+            return await take_over(self)
 
     async def run_takeover(self) -> None:
         """Forever: every ``renew_s`` seconds renew this process's leases and take over expired rounds

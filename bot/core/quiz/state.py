@@ -38,8 +38,8 @@ import functools
 import hashlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -72,7 +72,7 @@ POINTS_PER_CORRECT = 1
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The Alembic revisions, oldest first; revision ``MIGRATIONS[n - 1]`` is schema ``n`` (the number the
 #: SQLite files made before Alembic kept in ``PRAGMA user_version``).
-MIGRATIONS: tuple[str, ...] = ("0001", "0002", "0003")
+MIGRATIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 #: Handled Telegram updates are remembered this long (seconds); Telegram re-delivers for about a day.
 PROCESSED_UPDATES_KEEP_S = 2 * 24 * 3600
 
@@ -344,6 +344,10 @@ class StateStore:
             finally:
                 await _shielded(conn.close())
 
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One write transaction, as the store's own (for the modules beside it: round leases)."""
+        return self._tx()
+
     async def _begin(self) -> AsyncConnection:
         conn = await self._engine.connect()
         try:
@@ -443,19 +447,22 @@ class StateStore:
 
     @_completes_when_cancelled
     async def close_cut_rounds(
-        self, platforms: tuple[str, ...] | None = None
+        self, platforms: tuple[str, ...] | None = None, exclude: Collection[int] = ()
     ) -> tuple[list[Round], list[CutQuestion]]:
         """Close every round still ``running`` (cut off by a restart) as ``interrupted``, in one
         transaction: their open questions are closed and settled (their answers count, see the module
         docstring). Returns the rounds and the questions that were open, oldest first, so the adapters
         can close each question's message where it was posted. Call once at start-up.
 
-        ``platforms``: only rounds of these platforms (``None``: all).
+        ``platforms``: only rounds of these platforms (``None``: all). ``exclude``: ids of rounds left
+        running (another replica still holds their lease, see :mod:`bot.core.quiz.leases`).
         """
         now = self._clock()
         running = rounds.c.status == RUNNING
         if platforms is not None:
             running = and_(running, rounds.c.platform.in_(list(platforms)))
+        if exclude:
+            running = and_(running, rounds.c.id.notin_(list(exclude)))
         async with self._tx() as db:
             rows = list((await db.execute(
                 select(rounds).where(running).order_by(rounds.c.id).with_for_update(of=rounds))).all())
