@@ -73,7 +73,7 @@ class ReptileBot(discord.Client):
             config = dataclasses.replace(config, open_period_s=float(quiz_open_period))
         if quiz_reveal_pause is not None:
             config = dataclasses.replace(config, reveal_pause_s=float(quiz_reveal_pause))
-        self.quiz = DiscordQuiz(self, services.quiz, config)
+        self.quiz = DiscordQuiz(self, services.quiz, config, services.leases)
         self.handlers = DiscordHandlers(services, self.fetcher, self.quiz)
         self.tree: app_commands.CommandTree[ReptileBot] = app_commands.CommandTree(
             self, allowed_contexts=ALLOWED_CONTEXTS, allowed_installs=ALLOWED_INSTALLS
@@ -89,6 +89,7 @@ class ReptileBot(discord.Client):
         A failed sync is logged and the bot keeps serving (commands synced earlier still work).
         """
         self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.quiz.sessions.start_keeper()  # renew our round leases, take over rounds of dead replicas
         self.interrupted_notice = asyncio.create_task(self.announce_interrupted_rounds(),
                                                       name="discord-interrupted-quizzes")
         try:

@@ -47,6 +47,7 @@ from bot.core.quiz.engine import (
     RoundAlreadyRunning,
     RoundQuestion,
 )
+from bot.core.quiz.leases import LeaseStore
 from bot.core.quiz.session import (
     STOP_NOT_ALLOWED_TEXT,
     Posted,
@@ -57,6 +58,7 @@ from bot.core.quiz.session import (
     TextKind,
     round_config,
 )
+from bot.core.quiz.state import AskedQuestion, Round
 
 log = logging.getLogger(__name__)
 
@@ -238,14 +240,32 @@ class _Poster:
             await self.channel.get_partial_message(message_id).edit(embed=embed, view=view)
 
 
+class _ChannelPoster:
+    """Sends and edits a round's messages through the channel only (a round taken over from another
+    replica has no interaction token)."""
+
+    def __init__(self, client: discord.Client, channel_id: int, guild_id: int | None) -> None:
+        self.channel = client.get_partial_messageable(channel_id, guild_id=guild_id)
+
+    async def send(self, embed: discord.Embed, view: discord.ui.View | None = None) -> int:
+        msg = await (self.channel.send(embed=embed, view=view) if view is not None
+                     else self.channel.send(embed=embed))
+        return msg.id
+
+    async def edit(self, message_id: int, embed: discord.Embed, view: discord.ui.View | None) -> None:
+        await self.channel.get_partial_message(message_id).edit(embed=embed, view=view)
+
+
 class DiscordTransport:
     """One channel's round on Discord (see :class:`bot.core.quiz.session.QuizTransport`): the first
-    question answers ``interaction``; the rest go out through :class:`_Poster`."""
+    question answers ``interaction``; the rest go out through :class:`_Poster` (or, for a round taken
+    over from another replica, ``poster``: the channel)."""
 
-    def __init__(self, client: discord.Client, interaction: discord.Interaction) -> None:
+    def __init__(self, client: discord.Client, interaction: discord.Interaction | None,
+                 poster: _Poster | _ChannelPoster | None = None) -> None:
         self.client = client
         self.interaction = interaction
-        self.poster: _Poster | None = None
+        self.poster = poster
 
     def known_players(self) -> int | None:
         return None  # a channel (even a DM of a user install) may have several members
@@ -253,6 +273,7 @@ class DiscordTransport:
     async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
         embed = question_embed(rq.question, rq.number, rq.total, closes_at or time.time())
         if self.poster is None:
+            assert self.interaction is not None
             response = await self.interaction.response.send_message(embed=embed, view=answer_view(rq))
             message_id = response.message_id
             if message_id is None:
@@ -306,15 +327,32 @@ class DiscordQuiz:
         config: how rounds run (:func:`bot.core.quiz.session.round_config` of the settings).
     """
 
-    def __init__(self, client: discord.Client, engine: QuizEngine, config: RoundConfig) -> None:
+    def __init__(self, client: discord.Client, engine: QuizEngine, config: RoundConfig,
+                 leases: LeaseStore | None = None) -> None:
         self.client = client
         self.engine = engine
-        self.sessions = RoundSessions(engine, PLATFORM, config)
+        self.sessions = RoundSessions(engine, PLATFORM, config, leases=leases, resume=self._resume)
+        self.sessions.owner = self
 
     @classmethod
-    def from_settings(cls, client: discord.Client, engine: QuizEngine, settings: Any) -> DiscordQuiz:
+    def from_settings(cls, client: discord.Client, engine: QuizEngine, settings: Any,
+                      leases: LeaseStore | None = None) -> DiscordQuiz:
         """A :class:`DiscordQuiz` with the settings' :class:`~bot.core.quiz.session.RoundConfig`."""
-        return cls(client, engine, round_config(settings))
+        return cls(client, engine, round_config(settings), leases)
+
+    def _resume(self, rnd: Round, last: AskedQuestion | None) -> DiscordTransport | None:
+        """The transport of a round taken over from another replica: its channel (no interaction).
+        Only for servers this client's shards serve (or DMs on shard 0), so a sharded bot keeps a
+        server's quiz on the shard that owns it."""
+        guild_id = int(rnd.scope_id) if rnd.scope_id != rnd.chat_id else None
+        shard_ids = getattr(self.client, "shard_ids", None)
+        shard_count = getattr(self.client, "shard_count", None)
+        if shard_ids and shard_count:
+            shard = (guild_id >> 22) % shard_count if guild_id else 0
+            if shard not in shard_ids:
+                return None
+        poster = _ChannelPoster(self.client, int(rnd.chat_id), guild_id)
+        return DiscordTransport(self.client, None, poster)
 
     @property
     def open_period(self) -> float:

@@ -43,7 +43,7 @@ from bot.core.quiz.session import (
     parse_quiz_args,
     round_config,
 )
-from bot.core.quiz.state import CutQuestion
+from bot.core.quiz.state import AskedQuestion, CutQuestion, Round
 from bot.services import Services
 
 __all__ = [
@@ -177,7 +177,9 @@ class QuizRunner:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.engine = services.quiz
-        self.sessions = RoundSessions(self.engine, PLATFORM, round_config(services.settings))
+        self.sessions = RoundSessions(self.engine, PLATFORM, round_config(services.settings),
+                                      leases=services.leases)
+        self.sessions.owner = self
 
     @property
     def open_period(self) -> int:
@@ -213,6 +215,17 @@ class QuizRunner:
         except StopRefused:
             return STOP_NOT_ALLOWED_TEXT
         return summary.text if summary else None
+
+    def serve_takeovers(self, bot: Bot) -> None:
+        """Continue rounds other replicas stopped driving (their lease expired), with ``bot``; renew this
+        replica's leases (see :mod:`bot.core.quiz.leases`)."""
+        self.sessions.resume = lambda rnd, last: self._resume(bot, rnd, last)
+        self.sessions.start_keeper()
+
+    def _resume(self, bot: Bot, rnd: Round, last: AskedQuestion | None) -> TelegramTransport:
+        chat_id = int(rnd.chat_id)
+        thread = int(last.thread_id) if last is not None and last.thread_id else None
+        return TelegramTransport(bot, chat_id, thread, chat_id > 0, self.open_period)  # users' ids are > 0
 
     async def shutdown(self, bot: Bot) -> None:
         """End every round: cancel and drain its task, stop its poll and tell the chat (best effort)."""
@@ -251,7 +264,12 @@ async def close_cut_question(bot: Bot, cut: CutQuestion) -> None:
 async def post_interrupted(bot: Bot, services: Services) -> None:
     """Close each Telegram question the last stop cut (poll stopped, answer shown) and tell each chat
     whose round it cut off, once per process (:func:`bot.core.quiz.session.announce_restart`).
-    Failures are ignored; one log line each."""
+    Failures are ignored; one log line each. Then this replica starts taking over rounds whose replica
+    stopped renewing their lease (:meth:`QuizRunner.serve_takeovers`)."""
+    sessions = services.quiz.sessions.get(PLATFORM)
+    runner = getattr(sessions, "owner", None)
+    if isinstance(runner, QuizRunner):
+        runner.serve_takeovers(bot)
 
     async def tell(chat_id: str) -> None:
         await asyncio.wait_for(bot.send_message(int(chat_id), INTERRUPTED_TEXT), BEST_EFFORT_TIMEOUT_S)

@@ -584,6 +584,8 @@ class RoundSessions:
         self.leases = leases
         self.resume = resume
         self.keeper = keeper
+        #: The adapter object that runs these sessions (its quiz runner), for the adapter's own use.
+        self.owner: Any = None
         self.sessions: dict[tuple[str, str], RoundSession] = {}
         self._keeper: asyncio.Task[None] | None = None
         self._takeover_lock = asyncio.Lock()
