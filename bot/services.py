@@ -132,7 +132,7 @@ async def open_services(settings: Settings) -> Services:
         quiz = QuizEngine(QuestionGenerator(species.database_taxa), state)
         leases = LeaseStore.from_settings(state, settings)
         # rounds another replica still drives under a live lease are left to it (issue 13)
-        interrupted, cut = await quiz.close_cut_rounds(exclude=await leases.held_elsewhere())
+        interrupted, cut = await quiz.close_cut_rounds(exclude=await leases.startup_exclusions())
         runner = InferenceRunner(
             classifier, workers=settings.inference_workers, max_pending=settings.inference_queue
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import socket
 
 import pytest
 
@@ -174,11 +175,22 @@ async def test_startup_leaves_rounds_another_replica_holds(stores, clock: Clock)
     a_store, b_store, _ = stores
     held = await a_store.start_round("fake", "g1", "g1", 3, "kids")
     cut = await a_store.start_round("fake", "g2", "g2", 3, "kids")
+    ours = await a_store.start_round("fake", "g3", "g3", 3, "kids")
+    dead = await a_store.start_round("fake", "g4", "g4", 3, "kids")
+    expired = await a_store.start_round("fake", "g5", "g5", 3, "kids")
     assert await LeaseStore(a_store, "A", TTL, clock).acquire(held.id)
+    assert await LeaseStore(a_store, "B", TTL, clock).acquire(ours.id)  # B's previous life
+    gone = await asyncio.create_subprocess_exec("true")
+    await gone.wait()  # a process of this host that is gone
+    assert await LeaseStore(a_store, f"{socket.gethostname()}-{gone.pid}", TTL, clock).acquire(dead.id)
+    clock.now -= TTL + 1
+    assert await LeaseStore(a_store, "C", TTL, clock).acquire(expired.id)
+    clock.now += TTL + 1
     b_leases = LeaseStore(b_store, "B", TTL, clock)
+    assert await b_leases.held_elsewhere() == [held.id, dead.id]  # by the leases alone
     engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), b_store, clock=clock)
-    closed, _ = await engine.close_cut_rounds(exclude=await b_leases.held_elsewhere())
-    assert [r.id for r in closed] == [cut.id]
+    closed, _ = await engine.close_cut_rounds(exclude=await b_leases.startup_exclusions())
+    assert sorted(r.id for r in closed) == sorted([cut.id, ours.id, dead.id, expired.id])
     assert (await b_store.get_round(held.id)).status == "running"
 
 

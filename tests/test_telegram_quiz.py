@@ -441,3 +441,53 @@ async def test_answer_that_overtakes_the_poll_registration_still_counts(
     bot.push_message(chat=chat, text="/quiz kids 1")
     summary = await bot.wait_for("sendMessage", _to(1002, contains="end of the quiz"), timeout=WAIT_S)
     assert "Speedy: 1 of 1 right" in summary.params["text"]
+
+
+# -- several replicas -------------------------------------------------------------------------------
+
+
+async def test_a_round_whose_replica_died_is_finished_by_another(
+    fake: FakeTelegram, species_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replica A dies mid-question (its lease is no longer renewed); replica B, serving the same bot on
+    the same state database, reveals the cut question in reply to A's poll and asks the rest."""
+    from bot.adapters.telegram.quiz import QuizRunner
+
+    async def crash(self, bot) -> None:  # kill -9: the round is left running, its lease not renewed
+        await self.sessions.abandon_all()
+
+    # a 1 s renewal: the lease lives 3 s; the shortest open period Telegram allows (5 s)
+    common = {"quiz_open_period_s": 5, "quiz_lease_renew_s": 1.0, "quiz_reveal_pause_s": 0.0}
+    first = await open_services(telegram_settings(fake, species_db, replica_id="A", **common))
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(QuizRunner, "shutdown", crash)
+            async with _serving(first, fake):
+                fake.push_message(chat=fake.group_chat(GROUP), text="/quiz 2", from_user=ANA)
+                q1 = await _poll(fake, first, GROUP)
+                fake.push_poll_answer(q1.result["poll"]["id"], ANA, [_right(q1)])
+                fake.push_poll_answer(q1.result["poll"]["id"], BEN, [_wrong(q1)])
+                await _answers_stored(first, q1, 2)
+                await fake.idle(quiet=0.2, timeout=WAIT_S)  # updates confirmed: not re-delivered later
+    finally:
+        await first.close()
+
+    second = await open_services(telegram_settings(fake, species_db, replica_id="B", **common))
+    try:
+        assert second.interrupted_rounds == []  # A's lease is still alive: not closed at start-up
+        mark = len(fake.requests)
+        async with _serving(second, fake):
+            reveal = await fake.wait_for("sendMessage", _to(GROUP, q1.result, "The answer is"),
+                                         timeout=WAIT_S, after=mark)
+            assert "1 of 2 got it right" in reveal.params["text"]
+            q2 = await _poll(fake, second, GROUP, after=mark)
+            assert q2.params["question"].startswith("(2/2) ")
+            fake.push_poll_answer(q2.result["poll"]["id"], ANA, [_right(q2)])
+            fake.push_poll_answer(q2.result["poll"]["id"], BEN, [_right(q2)])  # both played: early close
+            summary = await fake.wait_for("sendMessage", _to(GROUP, contains="end of the quiz"),
+                                          timeout=WAIT_S, after=mark)
+            assert "🥇 Ana: 2 of 2 right" in summary.params["text"]
+            assert "🥈 Ben: 1 of 2 right" in summary.params["text"]
+        assert INTERRUPTED_TEXT not in [r.params.get("text") for r in fake.calls("sendMessage")]
+    finally:
+        await second.close()

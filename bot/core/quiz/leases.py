@@ -14,7 +14,9 @@ state database; when that replica dies, another takes the round over within one 
   Takeover happens at most ``ttl_s + renew_s`` (20 s) after the owner's last renewal, within one open
   period of the default ``QUIZ_OPEN_PERIOD_S=30``.
 * At start-up, rounds cut off by a crash are closed as before, except those whose lease another replica
-  still holds (:meth:`LeaseStore.held_elsewhere`): that replica drives them, or takes them over.
+  still holds and may renew (:meth:`LeaseStore.startup_exclusions`): that replica drives them, or any
+  replica takes them over once the lease expired. A round of a process of this host that is gone (the
+  default ids), or of our own ``REPLICA_ID``, is closed at start-up as a single bot's after a crash.
 
 The owner is a replica id, ``REPLICA_ID`` (default ``<hostname>-<pid>``, so a restarted process is a new
 owner). Lease times are the replicas' clocks (Unix seconds): keep them in sync (NTP); a skew of a few
@@ -198,8 +200,30 @@ class LeaseStore:
             rows = (await db.execute(
                 select(round_leases.c.round_id).join(rounds, rounds.c.id == round_leases.c.round_id)
                 .where(rounds.c.status == RUNNING, round_leases.c.owner != self.owner,
-                       round_leases.c.expires_at >= self.clock()))).all()
+                       round_leases.c.expires_at >= self.clock())
+                .order_by(round_leases.c.round_id))).all()
         return [int(r[0]) for r in rows]
+
+    async def startup_exclusions(self) -> list[int]:
+        """The running rounds start-up must leave running: those whose lease another replica holds and
+        may still renew. Every other running round is closed as cut off, as a single bot does after a
+        crash: no lease; an expired lease (taken here first, atomically, so a replica taking the round
+        over at this moment keeps it instead); our own ``REPLICA_ID`` (our previous life); or a process
+        of this host that no longer exists (the default ids ``<hostname>-<pid>``)."""
+        now = self.clock()
+        async with self.store.transaction() as db:
+            rows = (await db.execute(
+                select(round_leases.c.round_id, round_leases.c.owner, round_leases.c.expires_at)
+                .join(rounds, rounds.c.id == round_leases.c.round_id)
+                .where(rounds.c.status == RUNNING))).all()
+        keep: list[int] = []
+        for rid, owner, expires in rows:
+            if owner == self.owner or _dead_here(owner):
+                continue
+            if float(expires) < now and await self.acquire(int(rid)):
+                continue
+            keep.append(int(rid))
+        return keep
 
     # -- the plan ----------------------------------------------------------------------------------
 
@@ -238,6 +262,20 @@ class LeaseStore:
                 .join(questions, questions.c.id == answers.c.question_id)
                 .where(questions.c.round_id == round_id))).all()
         return {str(r[0]) for r in rows}
+
+
+def _dead_here(owner: str) -> bool:
+    """True when ``owner`` is a default id of this host (``<hostname>-<pid>``) whose process is gone."""
+    host, _, pid = owner.rpartition("-")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's process)
+    return False
 
 
 async def take_over(sessions: RoundSessions) -> list[RoundSession]:
