@@ -15,7 +15,7 @@ import pytest
 from bot.core.quiz.engine import ChatRef, QuizEngine
 from bot.core.quiz.leases import LeaseStore, question_from_json, question_to_json, replica_id
 from bot.core.quiz.questions import QuestionGenerator
-from bot.core.quiz.session import RoundConfig, RoundSessions
+from bot.core.quiz.session import RoundConfig, RoundSessions, StopRefused
 from bot.core.quiz.state import StateStore
 from bot.settings import Settings
 from tests.quiz_clock import QuestionClock
@@ -199,3 +199,26 @@ def test_questions_survive_the_database_and_the_replica_id_has_a_default() -> No
         assert question_from_json(question_to_json(q)) == q
     assert replica_id(Settings(_env_file=None, replica_id="web-1")) == "web-1"
     assert replica_id(Settings(_env_file=None)).endswith(f"-{os.getpid()}")
+
+
+async def test_a_stop_that_reaches_another_replica_ends_the_round_on_its_owner(stores, clock: Clock) -> None:
+    a_store, b_store, _ = stores
+    a, b = Replica(a_store, "A", clock), Replica(b_store, "B", clock)
+    transport_a = FakeTransport()
+    session = await a.sessions.start(CHAT, transport_a, "ana", n=3)
+    await asyncio.wait_for(session.until_settled(), WAIT)
+    q1 = a.engine.current(CHAT)
+    await a.sessions.answer(CHAT, "ben", "Ben", q1.question.correct_index)
+
+    with pytest.raises(StopRefused):  # Ben did not start it and is no admin
+        await b.sessions.stop(CHAT, "ben", transport=FakeTransport())
+    summary = await b.sessions.stop(CHAT, "ben", transport=FakeTransport(admins=("ben",)))
+    assert summary is not None and summary.text.startswith("🛑 Quiz stopped.")
+    assert "Ben: 1 of 3 right" in summary.text
+    assert await b.sessions.stop(CHAT, "ana") is None  # stopped already
+
+    await a.sessions.renew()  # A notices at its next renewal
+    assert session.done and not a.engine.is_running(CHAT) and a.sessions.get(CHAT) is None
+    assert transport_a.kinds() == ["question", "stopped"]  # closed where it was posted
+    assert await a.leases.get(q1.round_id) is None
+    assert (await a_store.get_round(q1.round_id)).status == "stopped"

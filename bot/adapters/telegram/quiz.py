@@ -210,8 +210,9 @@ class QuizRunner:
     async def stop(self, bot: Bot, chat_id: int, user_id: int | str = "") -> str | None:
         """``/quiz stop`` by ``user_id``: the summary text, :data:`STOP_NOT_ALLOWED_TEXT` when they may
         not stop it, or ``None`` when no round was running."""
+        admins = TelegramTransport(bot, chat_id, None, int(chat_id) > 0, self.open_period)
         try:
-            summary = await self.sessions.stop(self.chat_ref(chat_id), user_id)
+            summary = await self.sessions.stop(self.chat_ref(chat_id), user_id, transport=admins)
         except StopRefused:
             return STOP_NOT_ALLOWED_TEXT
         return summary.text if summary else None

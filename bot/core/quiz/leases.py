@@ -38,13 +38,14 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.core.quiz.engine import ChatRef, RoundAlreadyRunning
+from bot.core.quiz.engine import ChatRef, RoundAlreadyRunning, RoundSummary, summary_text
 from bot.core.quiz.questions import Difficulty, Question, QuestionKind
-from bot.core.quiz.state import INTERRUPTED, RUNNING, AskedQuestion, Round, StateStore
+from bot.core.quiz.session import STOP_NOT_ALLOWED_TEXT, Posted, StopRefused
+from bot.core.quiz.state import INTERRUPTED, RUNNING, STOPPED, AskedQuestion, Round, StateStore
 from bot.core.quiz.tables import answers, questions, round_leases, round_plans, rounds
 
 if TYPE_CHECKING:
-    from bot.core.quiz.session import RoundSession, RoundSessions
+    from bot.core.quiz.session import QuizTransport, RoundSession, RoundSessions
 
 log = logging.getLogger(__name__)
 
@@ -278,12 +279,43 @@ def _dead_here(owner: str) -> bool:
     return False
 
 
+async def stop_elsewhere(
+    leases: LeaseStore,
+    chat: ChatRef,
+    user_id: str | int,
+    admin: bool | None = None,
+    transport: QuizTransport | None = None,
+) -> RoundSummary | None:
+    """End ``chat``'s round that another replica drives, for ``user_id`` (``/quiz stop`` reached this
+    replica): the starter (from the round's plan) or an admin (``admin``, else ``transport.is_admin``)
+    may. Returns the summary, or ``None`` when no round runs there.
+
+    Raises:
+        StopRefused: ``user_id`` may not stop it.
+    """
+    store = leases.store
+    rnd = await store.running_round(chat.platform, chat.chat_id)
+    if rnd is None:
+        return None
+    plan = await leases.load_plan(rnd.id)
+    allowed = plan is not None and plan.starter_id == str(user_id)
+    if not allowed and admin is None and transport is not None:
+        try:
+            admin = await transport.is_admin(str(user_id))
+        except Exception:
+            admin = False
+    if not (allowed or admin):
+        raise StopRefused(STOP_NOT_ALLOWED_TEXT)
+    if not await store.finish_round(rnd.id, STOPPED):
+        return None
+    results = tuple(await store.round_results(rnd.id))
+    return RoundSummary(rnd.id, STOPPED, summary_text(results, STOPPED, rnd.n_questions), results)
+
+
 async def take_over(sessions: RoundSessions) -> list[RoundSession]:
     """Continue every running round of ``sessions.platform`` whose lease expired (see the module
     docstring). Returns the sessions started; a round this replica cannot continue (no plan: started
     by an older version) is closed as ``interrupted``."""
-    from bot.core.quiz.session import Posted
-
     leases, engine = sessions.leases, sessions.engine
     assert leases is not None and sessions.resume is not None
     taken: list[RoundSession] = []
@@ -349,5 +381,6 @@ __all__ = [
     "question_from_json",
     "question_to_json",
     "replica_id",
+    "stop_elsewhere",
     "take_over",
 ]

@@ -534,6 +534,15 @@ class RoundSession:
                 log.info("quiz: could not tell a chat its round was stopped (%s)", type(exc).__name__)
         return summary
 
+    async def ended_elsewhere(self) -> None:
+        """Another replica ended the round (``/quiz stop`` arrived there): stop driving it, close the
+        open question where it was posted, give the lease up."""
+        self._ending = True
+        await self._cancel()
+        self.engine.forget(self.chat)
+        await self._show_stopped()
+        await self._release()
+
     async def abandon(self) -> None:
         """Stop driving the round without ending it (another replica owns it now, or a simulated
         crash): the task is cancelled and the engine forgets the round; the database keeps it running."""
@@ -708,16 +717,32 @@ class RoundSessions:
 
     # -- ending ------------------------------------------------------------------------------------
 
-    async def stop(self, chat: ChatRef, user_id: str | int, admin: bool | None = None) -> RoundSummary | None:
+    async def stop(
+        self,
+        chat: ChatRef,
+        user_id: str | int,
+        admin: bool | None = None,
+        transport: QuizTransport | None = None,
+    ) -> RoundSummary | None:
         """``/quiz stop`` by ``user_id``: the summary, or ``None`` when no round runs here.
+
+        A round another replica drives (the command reached this one) is ended in the database, with
+        the same policy (its starter is in its plan; ``admin``, else ``transport.is_admin``); its replica
+        notices at its next renewal and closes the open question where it was posted.
 
         Raises:
             StopRefused: see :meth:`RoundSession.stop`.
         """
         session = self.sessions.get(chat.key)
-        if session is None:
+        if session is not None:
+            return await session.stop(user_id, admin)
+        if self.engine.is_running(chat):
             return await _shielded(self.engine.stop(chat))  # a round nobody drives (should not happen)
-        return await session.stop(user_id, admin)
+        if self.leases is None:
+            return None
+        from bot.core.quiz.leases import stop_elsewhere
+
+        return await stop_elsewhere(self.leases, chat, user_id, admin, transport)
 
     async def shutdown(self) -> None:
         """End every round of this platform (cancel and drain, then tell the chats), then stop the
@@ -753,10 +778,18 @@ class RoundSessions:
 
     async def renew(self) -> None:
         """Renew the lease of every round this process drives; a round whose lease another replica
-        took is abandoned here (that replica drives it now)."""
+        took is abandoned here (that replica drives it now); a round ended on another replica (stopped
+        there) is closed here."""
         if self.leases is None:
             return
         for session in list(self.sessions.values()):
+            rnd = await self.leases.store.get_round(session.round_id)
+            if rnd is not None and rnd.status != "running":
+                log.info("%s: a quiz round was stopped on another replica", self.platform)
+                if self.sessions.get(session.chat.key) is session:
+                    del self.sessions[session.chat.key]
+                await session.ended_elsewhere()
+                continue
             if not await self.leases.renew(session.round_id):
                 log.warning("%s: lost the lease of a quiz round; another replica drives it", self.platform)
                 if self.sessions.get(session.chat.key) is session:
