@@ -222,3 +222,19 @@ async def test_a_stop_that_reaches_another_replica_ends_the_round_on_its_owner(s
     assert transport_a.kinds() == ["question", "stopped"]  # closed where it was posted
     assert await a.leases.get(q1.round_id) is None
     assert (await a_store.get_round(q1.round_id)).status == "stopped"
+
+
+async def test_answers_stored_by_another_replica_close_the_question_early(stores, clock: Clock) -> None:
+    a_store, b_store, _ = stores
+    a, b = Replica(a_store, "A", clock), Replica(b_store, "B", clock)
+    transport = FakeTransport(players=2)
+    session = await a.sessions.start(CHAT, transport, "ana", n=1)
+    await asyncio.wait_for(session.until_settled(), WAIT)
+    posted = session.posted
+    for user in ("ana", "ben"):  # e.g. Telegram poll answers delivered to replica B's webhook
+        chat, result = await b.sessions.answer_by_message(posted.message_id, user, user.title(), 0)
+        assert chat == CHAT and result.accepted
+    assert "close_early" not in transport.kinds()
+    await a.sessions.renew()  # A sees them at its next renewal
+    await asyncio.wait_for(session.task, WAIT)
+    assert transport.kinds() == ["question", "close_early", "reveal", "summary"]

@@ -255,6 +255,13 @@ class LeaseStore:
                                     .order_by(questions.c.idx.desc()).limit(1))).scalar()
         return await self.store.get_question(int(qid)) if qid is not None else None
 
+    async def answerers(self, question_id: int) -> set[str]:
+        """Who answered question ``question_id`` (on any replica)."""
+        async with self.store.transaction() as db:
+            rows = (await db.execute(select(answers.c.user_id)
+                                     .where(answers.c.question_id == question_id))).all()
+        return {str(r[0]) for r in rows}
+
     async def players(self, round_id: int) -> set[str]:
         """Everyone who answered a question of the round (for the early-close rule after a takeover)."""
         async with self.store.transaction() as db:

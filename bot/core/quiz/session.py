@@ -360,6 +360,11 @@ class RoundSession:
             finally:
                 step.cancel()
 
+    @property
+    def is_open(self) -> bool:
+        """True while the current question is posted and open for answers."""
+        return self._settled.is_set() and not self.done and self.posted is not None
+
     def _mark_settled(self) -> None:
         self._settled.set()
         self._generation += 1
@@ -779,7 +784,7 @@ class RoundSessions:
     async def renew(self) -> None:
         """Renew the lease of every round this process drives; a round whose lease another replica
         took is abandoned here (that replica drives it now); a round ended on another replica (stopped
-        there) is closed here."""
+        there) is closed here; answers another replica stored count for the early close."""
         if self.leases is None:
             return
         for session in list(self.sessions.values()):
@@ -790,6 +795,11 @@ class RoundSessions:
                     del self.sessions[session.chat.key]
                 await session.ended_elsewhere()
                 continue
+            current = session.current
+            if current is not None and session.is_open:
+                # answers that reached other replicas (Telegram webhooks) count for the early close
+                for user_id in await self.leases.answerers(current.question_id) - session.answered:
+                    session.note_answer(user_id)
             if not await self.leases.renew(session.round_id):
                 log.warning("%s: lost the lease of a quiz round; another replica drives it", self.platform)
                 if self.sessions.get(session.chat.key) is session:
