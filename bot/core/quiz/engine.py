@@ -1,6 +1,7 @@
 """Quiz rounds for a chat, platform-neutral. Adapters render questions and collect answers.
 
-A round, as the adapters drive it::
+:class:`bot.core.quiz.session.RoundSession` drives a round through this engine for every platform (the
+adapters only supply a transport). A round, as the session drives it::
 
     rq = await engine.start(chat, n=5, difficulty="kids")     # RoundAlreadyRunning / NoQuestions
     while rq is not None:
@@ -28,8 +29,8 @@ Photo rounds: after a confident identification the adapter calls :meth:`QuizEngi
 puts the returned key in its "Quiz the group!" button; pressing it calls
 :meth:`QuizEngine.start_photo_round`.
 
-Every text here is plain text (adapters escape it). The engine runs no timers: the adapter tells it when
-a question closes (Telegram: ``open_period`` of the poll, 5-600 s is sensible; Discord: a view timeout).
+Every text here is plain text (adapters escape it). The engine runs no timers: the round session tells
+it when a question closes (:mod:`bot.core.quiz.session`).
 """
 
 from __future__ import annotations
