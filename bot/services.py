@@ -14,6 +14,7 @@ from bot.core.card import FactCard
 from bot.core.identify import IdentifyService
 from bot.core.photo import IdentifyPhoto
 from bot.core.quiz.engine import QuizEngine
+from bot.core.quiz.leases import LeaseStore
 from bot.core.quiz.questions import QuestionGenerator
 from bot.core.ratelimit import UserRateLimiter
 from bot.core.shared_ratelimit import RedisRateLimiter, rate_check
@@ -35,11 +36,11 @@ class Services:
     """Everything the adapters share. Create with :func:`open_services`, release with :meth:`close`.
 
     Attributes:
-        interrupted_rounds: quiz rounds cut off by the previous run, closed at start-up; each adapter
-            posts ``bot.core.quiz.engine.INTERRUPTED_TEXT`` to those of its platform where it can.
-        cut_questions: the questions those rounds had open; each adapter closes those of its platform
-            where they were posted (Telegram ``stopPoll``, Discord: buttons disabled) and shows
-            ``bot.core.quiz.engine.restart_reveal_text``.
+        interrupted_rounds: quiz rounds cut off by the previous run, closed at start-up (a record; each
+            adapter tells its chats once through ``quiz.take_restart_notices``, see
+            ``bot.core.quiz.session.announce_restart``).
+        cut_questions: the questions those rounds had open (a record, as ``interrupted_rounds``).
+        leases: this replica's round leases (``REPLICA_ID``), see :mod:`bot.core.quiz.leases`.
     """
 
     settings: Settings
@@ -57,6 +58,7 @@ class Services:
     platforms_up: dict[str, bool] = field(default_factory=dict)
     #: Per-user photo limits in Redis (``REDIS_URL``), shared by every replica; ``None`` = in memory.
     shared_limiter: RedisRateLimiter | None = None
+    leases: LeaseStore | None = None
 
     @property
     def photos(self) -> IdentifyPhoto:
@@ -139,7 +141,9 @@ async def open_services(settings: Settings) -> Services:
             settings.state_db_target(), salt=salt.get_secret_value().encode() if salt else None
         )
         quiz = QuizEngine(QuestionGenerator(species.database_taxa), state)
-        interrupted, cut = await quiz.close_cut_rounds()
+        leases = LeaseStore.from_settings(state, settings)
+        # rounds another replica still drives under a live lease are left to it (issue 13)
+        interrupted, cut = await quiz.close_cut_rounds(exclude=await leases.startup_exclusions())
         runner = InferenceRunner(
             classifier, max_workers=settings.inference_workers, max_pending=settings.inference_queue
         )
@@ -162,4 +166,4 @@ async def open_services(settings: Settings) -> Services:
                                   settings.user_rate_window_s)
         log.info("per-user rate limits are shared through Redis")
     return Services(settings, species, runner, identify, state, quiz, interrupted, cut,
-                    admin_ids=parse_admin_ids(settings.admin_ids), shared_limiter=shared)
+                    admin_ids=parse_admin_ids(settings.admin_ids), shared_limiter=shared, leases=leases)

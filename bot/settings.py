@@ -77,7 +77,15 @@ class Settings(BaseSettings):
     onnx_threads: int = Field(1, ge=1, le=16, description="onnxruntime intra-op threads per call")
 
     quiz_open_period_s: int = Field(
-        30, ge=5, le=600, description="seconds each Telegram quiz poll stays open (Bot API: 5-600)"
+        30, ge=5, le=600, description="seconds each quiz question stays open (Telegram Bot API: 5-600)"
+    )
+    quiz_reveal_pause_s: float = Field(
+        3.0, ge=0, le=60, description="seconds between a question's reveal and the next question"
+    )
+    #: This process's name in the round leases of the state database; empty = ``<hostname>-<pid>``.
+    replica_id: str = ""
+    quiz_lease_renew_s: float = Field(
+        5.0, gt=0, le=300, description="seconds between renewals of a round's lease (ttl: 3 renewals)"
     )
 
     user_rate_limit: int = Field(8, ge=1, description="photos one user may send per window")

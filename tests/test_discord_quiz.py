@@ -32,6 +32,8 @@ from tests.fakes.fake_discord import (
     Payloads,
     RecordedRequest,
 )
+from tests.quiz_clock import QuestionClock
+from tests.quiz_clock import install as install_clock
 from tests.species_rows import build_db
 
 REAL_DB = Settings(_env_file=None).species_db_path
@@ -67,43 +69,10 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> FakeDiscord:
         yield server
 
 
-class QuestionClock:
-    """The round's question timer, driven by the test: :meth:`time_up` ends the open question.
-
-    It replaces :meth:`DiscordQuiz._wait` (wait ``delay`` seconds or until the round is stopped). With a
-    real 1 s period the presses of a test had to reach the bot within that second, which a loaded
-    machine does not promise (the press is then "time is up" and the test fails); with this clock the
-    presses come first and the reveal follows when the test says so. A zero delay (the reveal pause) and
-    a stop still return at once, as with the real timer.
-    """
-
-    def __init__(self) -> None:
-        self._ticks = asyncio.Semaphore(0)
-
-    def time_up(self) -> None:
-        """End the question that is open now (or the next one to open)."""
-        self._ticks.release()
-
-    async def wait(self, rnd: object, delay: float) -> None:
-        """Stands in for ``DiscordQuiz._wait(rnd, delay)`` (set on the class: no ``self`` of the quiz)."""
-        if delay <= 0:
-            return
-        stopped = asyncio.ensure_future(rnd.stop_event.wait())  # type: ignore[attr-defined]
-        tick = asyncio.ensure_future(self._ticks.acquire())
-        try:
-            await asyncio.wait({stopped, tick}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (stopped, tick):
-                fut.cancel()
-            if tick.done() and not tick.cancelled() and stopped.done() and not stopped.cancelled():
-                self._ticks.release()  # stopped as well: the tick stays for the next question
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> QuestionClock:
-    clock = QuestionClock()
-    monkeypatch.setattr(dq.DiscordQuiz, "_wait", clock.wait)
-    return clock
+    """The open periods end when the test says so (see :mod:`tests.quiz_clock`)."""
+    return install_clock(monkeypatch)
 
 
 async def _bot(services: Services, period: float = LONG) -> ReptileBot:
@@ -256,12 +225,11 @@ async def test_a_quiz_round_with_two_players(
     rq2 = services.quiz.current(chat())
     assert rq2 is not None and rq2.number == 2
     await press(bot, alice, q2, rq2.question.correct_index)
-    await press(bot, bob, q2, rq2.question.correct_index)
     late = await press(bot, bob, q1, right)  # the old question's buttons no longer count
     assert private_text(fake, late) == dq.QUESTION_CLOSED_TEXT
+    await press(bot, bob, q2, rq2.question.correct_index)
 
-    # The summary.
-    clock.time_up()
+    # Both who played question 1 answered question 2: it closes early, then the summary.
     await fake.wait_for(lambda f: len(f.followups(start["token"])) >= 2, timeout=WAIT)
     summary = fake.followups(start["token"])[1].json["embeds"][0]
     assert summary["title"] == "🏁 That's the end of the quiz!"

@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import types
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.adapters.telegram import quiz as tg_quiz
 from bot.adapters.telegram.app import ALLOWED_UPDATES, serve_telegram
 from bot.adapters.telegram.quiz import (
     NOT_RUNNING_TEXT,
@@ -27,12 +25,16 @@ from bot.adapters.telegram.quiz import (
     parse_quiz_args,
 )
 from bot.core import messages as m
+from bot.core.quiz import session as session_mod
 from bot.core.quiz.engine import ALREADY_RUNNING_TEXT, INTERRUPTED_TEXT, PHOTO_GONE_TEXT, ChatRef
 from bot.core.quiz.questions import PHOTO_PROMPT, Difficulty
+from bot.core.quiz.session import STOP_NOT_ALLOWED_TEXT
 from bot.services import Services, open_services
 from bot.state.store import StateStore
 from tests.fakes.fake_telegram import FakeTelegram, Recorded
 from tests.paths import SHARED_PHOTOS, manifest_rows
+from tests.quiz_clock import QuestionClock
+from tests.quiz_clock import install as install_clock
 from tests.telegram_fixtures import WAIT_S, telegram_settings, wait_polling
 
 GROUP = -100777
@@ -43,57 +45,15 @@ CLEO = FakeTelegram.user(503, "Cleo")
 
 
 @pytest.fixture(autouse=True)
-def _fast_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No pause between questions and a short grace after a poll's open period."""
-    monkeypatch.setattr(tg_quiz, "PAUSE_S", 0.0)
-    monkeypatch.setattr(tg_quiz, "GRACE_S", 0.3)
-
-
-class QuestionClock:
-    """The timer of a question with a period of :attr:`PERIOD` s, driven by the test: :meth:`time_up`
-    ends it as if the period had run out (``TimeoutError``); "everyone answered" still ends it early.
-
-    The round waits ``asyncio.wait_for(everyone.wait(), open_period + GRACE_S)``; this clock stands in
-    for the module's ``asyncio.wait_for`` for that one wait (recognised by its timeout, at least
-    :attr:`PERIOD`), every other wait is the real one. With a real 2 s period the three answers of a
-    test had to be stored within those 2 s, which a loaded machine does not promise (late answers are
-    refused, and the reveal then says "0 of 3"); here the answers come first and the test ends the
-    period. The period is long, so the state database's own deadline (``closes_at``) never refuses them.
-    """
-
-    PERIOD = 600  # Telegram's longest open_period
-
-    def __init__(self) -> None:
-        self._ticks = asyncio.Semaphore(0)
-
-    def time_up(self) -> None:
-        """End the clocked question that is open now (or the next one)."""
-        self._ticks.release()
-
-    async def wait_for(self, aw: Awaitable[Any], timeout: float | None) -> Any:
-        if timeout is None or timeout < self.PERIOD:
-            return await asyncio.wait_for(aw, timeout)
-        work = asyncio.ensure_future(aw)
-        tick = asyncio.ensure_future(self._ticks.acquire())
-        try:
-            await asyncio.wait({work, tick}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for fut in (work, tick):
-                fut.cancel()
-        if work.done() and not work.cancelled():
-            if tick.done() and not tick.cancelled():
-                self._ticks.release()  # not used: keep it for the next question
-            return work.result()
-        raise TimeoutError
+def _fast_rounds(services: Services) -> None:
+    """No pause between questions."""
+    services.settings.quiz_reveal_pause_s = 0.0
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> QuestionClock:
-    clock = QuestionClock()
-    shim = types.SimpleNamespace(**{k: getattr(asyncio, k) for k in dir(asyncio) if not k.startswith("__")})
-    shim.wait_for = clock.wait_for
-    monkeypatch.setattr(tg_quiz, "asyncio", shim)
-    return clock
+    """The open periods end when the test says so (see :mod:`tests.quiz_clock`)."""
+    return install_clock(monkeypatch)
 
 
 @contextlib.asynccontextmanager
@@ -218,7 +178,6 @@ async def test_group_round_scores_closes_early_and_fills_the_leaderboard(
     assert q1.params["explanation"]
     assert int(q1.params["open_period"]) == clock.PERIOD
     assert q1.params["question"].startswith("(1/2) ")
-    services.settings.quiz_open_period_s = 30  # question 2 can only close early, well before 30 s
 
     bot.push_poll_answer(q1.result["poll"]["id"], ANA, [_right(q1)])
     bot.push_poll_answer(q1.result["poll"]["id"], BEN, [_wrong(q1)])
@@ -234,7 +193,7 @@ async def test_group_round_scores_closes_early_and_fills_the_leaderboard(
 
     mark = len(bot.requests)
     q2 = await _poll(bot, services, GROUP, after=mark)
-    assert q2.params["question"].startswith("(2/2) ") and int(q2.params["open_period"]) == 30
+    assert q2.params["question"].startswith("(2/2) ") and int(q2.params["open_period"]) == clock.PERIOD
     poll2 = q2.result["poll"]["id"]
     bot.push_poll_answer(poll2, ANA, [_right(q2)])
     bot.push_poll_answer(poll2, BEN, [_right(q2)])
@@ -354,7 +313,8 @@ async def test_round_cut_off_by_a_restart_is_closed_and_announced(
             assert sent.params["text"] == INTERRUPTED_TEXT
             await fake.idle(quiet=0.5, timeout=WAIT_S)
             assert len(fake.calls("sendMessage")) == 1  # nothing sent for the Discord round
-            assert [r.platform for r in svc.interrupted_rounds] == ["discord"]  # left for Discord
+            assert svc.quiz.pending_restart_notices("telegram") == ([], [])  # told once
+            assert [r.platform for r in svc.quiz.pending_restart_notices("discord")[0]] == ["discord"]
             # the chat can play again
             fake.push_message(chat=fake.group_chat(GROUP), text="/quiz 1")
             await _poll(fake, svc, GROUP)
@@ -376,7 +336,7 @@ async def test_shutdown_cancels_the_round_and_tells_the_chat(fake: FakeTelegram,
     assert int((await fake.wait_for("stopPoll", timeout=1.0, after=mark)).params["message_id"]) == \
         q1.result["message_id"]
     assert not services.quiz.is_running(ChatRef("telegram", str(GROUP)))
-    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("telegram-quiz-")]
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("quiz-telegram-")]
 
 
 # -- photo rounds -----------------------------------------------------------------------------------
@@ -432,9 +392,14 @@ async def test_quiz_the_group_button_starts_a_photo_round(bot: FakeTelegram, ser
 
     assert len(bot.calls("sendPoll")) == 1
 
+    # only the starter (or a chat admin) may stop it: Ben pressed second, so he may not
+    refused = bot.push_message(chat=group, text="/quiz stop", from_user=BEN)
+    sent = await bot.wait_for("sendMessage", _to(GROUP, refused), timeout=WAIT_S)
+    assert sent.params["text"] == STOP_NOT_ALLOWED_TEXT
     # after the round, a button the bot no longer remembers gets a kind toast
-    stop = bot.push_message(chat=group, text="/quiz stop")
-    await bot.wait_for("sendMessage", _to(GROUP, stop), timeout=WAIT_S)
+    stop = bot.push_message(chat=group, text="/quiz stop", from_user=ANA)
+    sent = await bot.wait_for("sendMessage", _to(GROUP, stop), timeout=WAIT_S)
+    assert sent.params["text"].startswith("🛑 Quiz stopped.")
     mark = len(bot.requests)
     bot.push_callback_query(card.result, "quiz:forgotten", from_user=BEN)
     gone = await bot.wait_for("answerCallbackQuery", timeout=WAIT_S, after=mark)
@@ -460,7 +425,7 @@ async def test_answer_that_overtakes_the_poll_registration_still_counts(
     services.settings.quiz_open_period_s = 30
     # The early answer waits (bounded) for the poll to be registered; on a loaded machine the held-back
     # response below can take longer than the production bound of 2 s, so the test widens it.
-    monkeypatch.setattr(tg_quiz, "REGISTRATION_WAIT_S", WAIT_S)
+    monkeypatch.setattr(session_mod, "REGISTRATION_WAIT_S", WAIT_S)
     chat = bot.private_chat(1002)
 
     async def answer_first(fake: FakeTelegram, params: dict[str, Any]) -> dict[str, Any]:
@@ -476,3 +441,53 @@ async def test_answer_that_overtakes_the_poll_registration_still_counts(
     bot.push_message(chat=chat, text="/quiz kids 1")
     summary = await bot.wait_for("sendMessage", _to(1002, contains="end of the quiz"), timeout=WAIT_S)
     assert "Speedy: 1 of 1 right" in summary.params["text"]
+
+
+# -- several replicas -------------------------------------------------------------------------------
+
+
+async def test_a_round_whose_replica_died_is_finished_by_another(
+    fake: FakeTelegram, species_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replica A dies mid-question (its lease is no longer renewed); replica B, serving the same bot on
+    the same state database, reveals the cut question in reply to A's poll and asks the rest."""
+    from bot.adapters.telegram.quiz import QuizRunner
+
+    async def crash(self, bot) -> None:  # kill -9: the round is left running, its lease not renewed
+        await self.sessions.abandon_all()
+
+    # a 1 s renewal: the lease lives 3 s; the shortest open period Telegram allows (5 s)
+    common = {"quiz_open_period_s": 5, "quiz_lease_renew_s": 1.0, "quiz_reveal_pause_s": 0.0}
+    first = await open_services(telegram_settings(fake, species_db, replica_id="A", **common))
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(QuizRunner, "shutdown", crash)
+            async with _serving(first, fake):
+                fake.push_message(chat=fake.group_chat(GROUP), text="/quiz 2", from_user=ANA)
+                q1 = await _poll(fake, first, GROUP)
+                fake.push_poll_answer(q1.result["poll"]["id"], ANA, [_right(q1)])
+                fake.push_poll_answer(q1.result["poll"]["id"], BEN, [_wrong(q1)])
+                await _answers_stored(first, q1, 2)
+                await fake.idle(quiet=0.2, timeout=WAIT_S)  # updates confirmed: not re-delivered later
+    finally:
+        await first.close()
+
+    second = await open_services(telegram_settings(fake, species_db, replica_id="B", **common))
+    try:
+        assert second.interrupted_rounds == []  # A's lease is still alive: not closed at start-up
+        mark = len(fake.requests)
+        async with _serving(second, fake):
+            reveal = await fake.wait_for("sendMessage", _to(GROUP, q1.result, "The answer is"),
+                                         timeout=WAIT_S, after=mark)
+            assert "1 of 2 got it right" in reveal.params["text"]
+            q2 = await _poll(fake, second, GROUP, after=mark)
+            assert q2.params["question"].startswith("(2/2) ")
+            fake.push_poll_answer(q2.result["poll"]["id"], ANA, [_right(q2)])
+            fake.push_poll_answer(q2.result["poll"]["id"], BEN, [_right(q2)])  # both played: early close
+            summary = await fake.wait_for("sendMessage", _to(GROUP, contains="end of the quiz"),
+                                          timeout=WAIT_S, after=mark)
+            assert "🥇 Ana: 2 of 2 right" in summary.params["text"]
+            assert "🥈 Ben: 1 of 2 right" in summary.params["text"]
+        assert INTERRUPTED_TEXT not in [r.params.get("text") for r in fake.calls("sendMessage")]
+    finally:
+        await second.close()

@@ -14,6 +14,7 @@ from bot.adapters.terminal_quiz import (
     quiz_answer,
     quiz_command,
     score_command,
+    shutdown_quiz,
 )
 from bot.adapters.text_render import render_text
 from bot.core import messages as m
@@ -81,3 +82,4 @@ async def run_terminal(services: Services, stdin: TextIO = sys.stdin, stdout: Te
         if reply is None:
             break
         print(reply + "\n", file=stdout, flush=True)
+    await shutdown_quiz(services.quiz)

@@ -1,5 +1,11 @@
 """Quizzes in the terminal chat: ``/quiz [number] [kids|expert]``, ``/quiz stop``, ``/leaderboard``,
-``/score``. The player answers by typing an option's number, letter or text."""
+``/score``. The player answers by typing an option's number, letter or text.
+
+The round runs in the core's :class:`~bot.core.quiz.session.RoundSession` with :class:`TerminalTransport`,
+which collects what the round posts; each command returns what was posted until the round waits for the
+next answer. The terminal plays in turns (one player, no open period and no pause: see
+:func:`bot.core.quiz.session.round_config`).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,25 @@ from bot.core.quiz.engine import (
     ChatRef,
     NoQuestions,
     QuizEngine,
+    Reveal,
     RoundAlreadyRunning,
     RoundQuestion,
     format_question_text,
     parse_text_answer,
 )
+from bot.core.quiz.session import (
+    Posted,
+    RoundConfig,
+    RoundSessions,
+    TextKind,
+    parse_quiz_args,
+)
 
 #: The terminal is one chat with one player.
 TERMINAL_CHAT = ChatRef("terminal", "local")
 QUIZ_USAGE = "Usage: /quiz [number of questions 1-20] [kids|expert], or /quiz stop"
+#: One player answering in turns: no open period, no pause.
+TERMINAL_CONFIG = RoundConfig(open_period_s=None, grace_s=0.0, reveal_pause_s=0.0)
 
 
 def player_id() -> str:
@@ -37,26 +53,64 @@ def _ask(rq: RoundQuestion) -> str:
     return format_question_text(rq.question, rq.number, rq.total) + "\n(Type the number of your answer.)"
 
 
+class TerminalTransport:
+    """Collects the round's posts for the next reply (see :class:`bot.core.quiz.session.QuizTransport`)."""
+
+    def __init__(self) -> None:
+        self.outbox: list[str] = []
+
+    def take(self) -> str:
+        """Everything posted since the last call, as one reply."""
+        text = "\n\n".join(p for p in self.outbox if p)
+        self.outbox.clear()
+        return text
+
+    def known_players(self) -> int | None:
+        return 1
+
+    async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
+        self.outbox.append(_ask(rq))
+        return Posted(f"q{rq.number}")
+
+    async def close_early(self, rq: RoundQuestion, posted: Posted) -> None:
+        return None
+
+    async def show_reveal(self, rq: RoundQuestion, posted: Posted, reveal: Reveal) -> None:
+        self.outbox.append(reveal.text)
+
+    async def show_stopped(self, rq: RoundQuestion, posted: Posted) -> None:
+        return None
+
+    async def post_text(self, text: str, kind: TextKind) -> None:
+        self.outbox.append(text)
+
+    async def is_admin(self, user_id: str) -> bool:
+        return True  # the only player
+
+
+def _sessions(engine: QuizEngine) -> RoundSessions:
+    sessions = engine.sessions.get(TERMINAL_CHAT.platform)
+    if sessions is None:
+        sessions = RoundSessions(engine, TERMINAL_CHAT.platform, TERMINAL_CONFIG)
+    return sessions
+
+
 async def quiz_command(engine: QuizEngine, args: str) -> str:
     """Handle ``/quiz ARGS``: start a round (answering with its first question) or stop it."""
-    words = args.lower().split()
-    if words[:1] == ["stop"]:
-        summary = await engine.stop(TERMINAL_CHAT)
+    request = parse_quiz_args(args)
+    if request is None:
+        return QUIZ_USAGE
+    sessions = _sessions(engine)
+    if request.stop:
+        summary = await sessions.stop(TERMINAL_CHAT, player_id())
         return summary.text if summary else "There is no quiz running."
-    n, level = 5, "kids"
-    for w in words:
-        if w.isdigit():
-            n = int(w)
-        elif w in ("kids", "expert"):
-            level = w
-        else:
-            return QUIZ_USAGE
+    transport = TerminalTransport()
     try:
-        rq = await engine.start(TERMINAL_CHAT, n=n, difficulty=level)
+        session = await sessions.start(TERMINAL_CHAT, transport, player_id(), request.n, request.difficulty)
     except (RoundAlreadyRunning, NoQuestions) as exc:
         return str(exc)
-    await engine.question_posted(TERMINAL_CHAT, f"q{rq.number}")
-    return _ask(rq)
+    await session.until_settled()
+    return transport.take()
 
 
 async def quiz_answer(engine: QuizEngine, text: str) -> str | None:
@@ -65,24 +119,25 @@ async def quiz_answer(engine: QuizEngine, text: str) -> str | None:
     Returns the reveal (right answer + explanation) followed by the next question or the summary.
     """
     rq = engine.current(TERMINAL_CHAT)
-    if rq is None:
+    sessions = _sessions(engine)
+    session = sessions.get(TERMINAL_CHAT)
+    if rq is None or session is None:
         return None
     option = parse_text_answer(rq.question, text)
     if option is None:
         return f"Please answer with a number from 1 to {len(rq.question.options)}, or /quiz stop."
     user_id, name = _player()
-    await engine.answer(TERMINAL_CHAT, user_id, name, option)
-    reveal = await engine.close_question(TERMINAL_CHAT)
-    parts = [reveal.text if reveal else ""]
-    nxt = await engine.next_question(TERMINAL_CHAT)
-    if nxt is None:
-        summary = await engine.finish(TERMINAL_CHAT)
-        if summary:
-            parts.append(summary.text)
-    else:
-        await engine.question_posted(TERMINAL_CHAT, f"q{nxt.number}")
-        parts.append(_ask(nxt))
-    return "\n\n".join(p for p in parts if p)
+    await sessions.answer(TERMINAL_CHAT, user_id, name, option)
+    await session.until_settled()
+    transport = session.transport
+    return transport.take() if isinstance(transport, TerminalTransport) else ""
+
+
+async def shutdown_quiz(engine: QuizEngine) -> None:
+    """End the terminal's round, if any (the terminal chat is closing)."""
+    sessions = engine.sessions.get(TERMINAL_CHAT.platform)
+    if sessions is not None:
+        await sessions.shutdown()
 
 
 async def leaderboard_command(engine: QuizEngine) -> str:

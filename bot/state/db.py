@@ -26,7 +26,7 @@ import functools
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -46,7 +46,7 @@ from bot.state.tables import meta
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The Alembic revisions, oldest first; revision ``MIGRATIONS[n - 1]`` is schema ``n`` (the number the
 #: SQLite files made before Alembic kept in ``PRAGMA user_version``).
-MIGRATIONS: tuple[str, ...] = ("0001", "0002", "0003")
+MIGRATIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 
 _F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
 
@@ -189,6 +189,10 @@ class Database:
                 await shielded(conn.commit())
             finally:
                 await shielded(conn.close())
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        """One write transaction, as the stores' own (for modules beside them: the round leases)."""
+        return self._tx()
 
     async def _begin(self) -> AsyncConnection:
         conn = await self._engine.connect()

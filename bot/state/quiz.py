@@ -19,6 +19,7 @@ Discord server) and user ids are stored as text. Times are Unix seconds (float).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,19 +224,22 @@ class QuizStore(Database):
 
     @completes_when_cancelled
     async def close_cut_rounds(
-        self, platforms: tuple[str, ...] | None = None
+        self, platforms: tuple[str, ...] | None = None, exclude: Collection[int] = ()
     ) -> tuple[list[Round], list[CutQuestion]]:
         """Close every round still ``running`` (cut off by a restart) as ``interrupted``, in one
         transaction: their open questions are closed and settled (their answers count, see the module
         docstring). Returns the rounds and the questions that were open, oldest first, so the adapters
         can close each question's message where it was posted. Call once at start-up.
 
-        ``platforms``: only rounds of these platforms (``None``: all).
+        ``platforms``: only rounds of these platforms (``None``: all). ``exclude``: ids of rounds left
+        running (another replica still holds their lease, see :mod:`bot.core.quiz.leases`).
         """
         now = self._clock()
         running = rounds.c.status == RUNNING
         if platforms is not None:
             running = and_(running, rounds.c.platform.in_(list(platforms)))
+        if exclude:
+            running = and_(running, rounds.c.id.notin_(list(exclude)))
         async with self._tx() as db:
             rows = list((await db.execute(
                 select(rounds).where(running).order_by(rounds.c.id).with_for_update(of=rounds))).all())

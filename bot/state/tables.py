@@ -128,3 +128,22 @@ processed_updates = Table(
     Column("received_at", Double, nullable=False),
 )
 Index("processed_updates_time", processed_updates.c.received_at)
+
+#: Which replica drives a running round (its timer), until ``expires_at``: revision 0004 (issue 13).
+round_leases = Table(
+    "round_leases", metadata,
+    Column("round_id", Integer, ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("owner", Text, nullable=False),
+    Column("expires_at", Double, nullable=False),
+    Column("acquired_at", Double, nullable=False),
+)
+Index("round_leases_expiry", round_leases.c.expires_at)
+
+#: A round's questions (JSON list), stored at its start so that another replica can continue it: 0004.
+round_plans = Table(
+    "round_plans", metadata,
+    Column("round_id", Integer, ForeignKey("rounds.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("questions", Text, nullable=False),
+)

@@ -10,22 +10,21 @@ as interactions, which carry everything the bot needs, including the target mess
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-import weakref
 
 import discord
 from discord import app_commands
 
 from bot.adapters.discord.commands import DiscordHandlers, ImageFetcher, register_commands
-from bot.adapters.discord.quiz import DYNAMIC_ITEMS, PLATFORM, REVEAL_PAUSE_S, DiscordQuiz, buttons_view
+from bot.adapters.discord.quiz import DYNAMIC_ITEMS, PLATFORM, DiscordQuiz, buttons_view
 from bot.adapters.discord.render import restart_embed
 from bot.core.quiz.engine import INTERRUPTED_TEXT
+from bot.core.quiz.session import announce_restart, round_config
 from bot.services import Services
+from bot.state.quiz import CutQuestion
 
 log = logging.getLogger(__name__)
-
-#: Interrupted rounds already announced by a client of this process, per state database.
-_ANNOUNCED: weakref.WeakKeyDictionary[object, set[int]] = weakref.WeakKeyDictionary()
 
 #: Commands work in servers, in DMs with the bot and in other DMs / group DMs (user installs).
 ALLOWED_CONTEXTS = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
@@ -47,7 +46,8 @@ class ReptileBot(discord.Client):
         guild_id: when set, commands are synced to this one server (instant, for development);
             otherwise they are synced globally (may take a while to appear everywhere).
         quiz_open_period: seconds a quiz question stays open (default: ``QUIZ_OPEN_PERIOD_S``).
-        quiz_reveal_pause: seconds between a reveal and the next question.
+        quiz_reveal_pause: seconds between a reveal and the next question (default:
+            ``QUIZ_REVEAL_PAUSE_S``).
         **options: passed to :class:`discord.Client` (e.g. ``http_trace``).
     """
 
@@ -57,7 +57,7 @@ class ReptileBot(discord.Client):
         *,
         guild_id: int | None = None,
         quiz_open_period: float | None = None,
-        quiz_reveal_pause: float = REVEAL_PAUSE_S,
+        quiz_reveal_pause: float | None = None,
         **options: object,
     ) -> None:
         super().__init__(
@@ -68,8 +68,12 @@ class ReptileBot(discord.Client):
         self.services = services
         self.guild_id = guild_id
         self.fetcher = ImageFetcher()
-        period = services.settings.quiz_open_period_s if quiz_open_period is None else quiz_open_period
-        self.quiz = DiscordQuiz(self, services.quiz, period, quiz_reveal_pause)
+        config = round_config(services.settings)
+        if quiz_open_period is not None:
+            config = dataclasses.replace(config, open_period_s=float(quiz_open_period))
+        if quiz_reveal_pause is not None:
+            config = dataclasses.replace(config, reveal_pause_s=float(quiz_reveal_pause))
+        self.quiz = DiscordQuiz(self, services.quiz, config, services.leases)
         self.handlers = DiscordHandlers(services, self.fetcher, self.quiz)
         self.tree: app_commands.CommandTree[ReptileBot] = app_commands.CommandTree(
             self, allowed_contexts=ALLOWED_CONTEXTS, allowed_installs=ALLOWED_INSTALLS
@@ -85,6 +89,7 @@ class ReptileBot(discord.Client):
         A failed sync is logged and the bot keeps serving (commands synced earlier still work).
         """
         self.add_dynamic_items(*DYNAMIC_ITEMS)
+        self.quiz.sessions.start_keeper()  # renew our round leases, take over rounds of dead replicas
         self.interrupted_notice = asyncio.create_task(self.announce_interrupted_rounds(),
                                                       name="discord-interrupted-quizzes")
         try:
@@ -121,38 +126,29 @@ class ReptileBot(discord.Client):
         answer with "stopped by a restart", its buttons disabled), then post ``INTERRUPTED_TEXT`` in
         each Discord channel whose quiz the restart cut off.
 
-        Once per round per process (a reconnecting client does not repeat it); failures (no access to
-        the channel, e.g. a user install) are ignored and summed up in one log line.
+        Once per process (the engine hands the notices out once, so a reconnecting client does not
+        repeat them); failures (no access to the channel, e.g. a user install) are ignored and summed up
+        in one log line.
         """
-        announced = _ANNOUNCED.setdefault(self.services.state, set())
-        rounds = [r for r in self.services.interrupted_rounds
-                  if r.platform == PLATFORM and r.id not in announced]
-        if not rounds:
-            return
-        announced.update(r.id for r in rounds)
-        ids = {r.id for r in rounds}
-        closed = 0
-        cut = [q for q in self.services.cut_questions if q.round_id in ids and q.post_message_id]
-        for question in cut:
-            try:
-                message = self.get_partial_messageable(int(question.chat_id)).get_partial_message(
-                    int(str(question.post_message_id)))
-                await message.edit(embed=restart_embed(question), view=buttons_view(
-                    question.question_id, question.n_options, question.correct_index, closed=True))
-                closed += 1
-            except (discord.HTTPException, ValueError):
-                pass
+
+        async def close_cut(question: CutQuestion) -> None:
+            if not question.post_message_id:
+                raise ValueError("never posted")
+            message = self.get_partial_messageable(int(question.chat_id)).get_partial_message(
+                int(str(question.post_message_id)))
+            await message.edit(embed=restart_embed(question), view=buttons_view(
+                question.question_id, question.n_options, question.correct_index, closed=True))
+
+        async def tell(channel_id: str) -> None:
+            await self.get_partial_messageable(int(channel_id)).send(INTERRUPTED_TEXT)
+
+        closed, cut, told, chats = await announce_restart(
+            self.services.quiz, PLATFORM, close_cut, tell, errors=(discord.HTTPException, ValueError))
         if cut:
-            log.info("discord: closed %d of %d question(s) cut by the restart", closed, len(cut))
-        told = 0
-        for channel_id in dict.fromkeys(r.chat_id for r in rounds):
-            try:
-                await self.get_partial_messageable(int(channel_id)).send(INTERRUPTED_TEXT)
-                told += 1
-            except (discord.HTTPException, ValueError):
-                pass
-        log.info("discord: told %d of %d channel(s) that their quiz was stopped by a restart",
-                 told, len(dict.fromkeys(r.chat_id for r in rounds)))
+            log.info("discord: closed %d of %d question(s) cut by the restart", closed, cut)
+        if chats:
+            log.info("discord: told %d of %d channel(s) that their quiz was stopped by a restart",
+                     told, chats)
 
     async def close(self) -> None:
         """Stop this client's quiz rounds, close the picture downloader, then the Discord connection."""

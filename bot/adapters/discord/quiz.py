@@ -1,13 +1,14 @@
 """Discord quiz rounds: ``/quiz start``, ``/quiz stop``, answer buttons, "Quiz the group!" photo rounds.
 
-How a round runs (one per channel; the engine keeps the score per server):
+How a round runs (one per channel; the engine keeps the score per server): the core's
+:class:`~bot.core.quiz.session.RoundSession` runs it, with a :class:`DiscordTransport` that
 
-1. ``/quiz start`` (or a "Quiz the group!" press) starts a round in the engine and answers the
-   interaction with the first question: an embed with the numbered options and one button per option;
-2. a task per round waits for the open period (``QUIZ_OPEN_PERIOD_S``), closes the question in the
-   engine and edits the question message into the reveal (right answer, explanation, buttons disabled),
-   then posts the next question, and the round summary at the end;
-3. ``/quiz stop`` ends the round in the engine and wakes the task, which disables the buttons.
+1. answers the ``/quiz start`` (or "Quiz the group!") interaction with the first question: an embed with
+   the numbered options and one button per option; later questions are follow-ups;
+2. edits the question message into the reveal (right answer, explanation, buttons disabled, right one
+   green) when the question closes (time is up, or everyone playing answered);
+3. edits it into "stopped" when the round is stopped (``/quiz stop``: the starter or a member who may
+   manage messages) or the client closes.
 
 Buttons are :class:`discord.ui.DynamicItem` s registered on the client (``quiz:<question id>:<option>``
 and ``quizphoto:<photo key>``), so a press is handled even after a restart, when no view is in memory:
@@ -27,7 +28,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import discord
@@ -43,15 +43,26 @@ from bot.core.quiz.engine import (
     ChatRef,
     NoQuestions,
     QuizEngine,
+    Reveal,
     RoundAlreadyRunning,
     RoundQuestion,
 )
+from bot.core.quiz.leases import LeaseStore
+from bot.core.quiz.session import (
+    STOP_NOT_ALLOWED_TEXT,
+    Posted,
+    RoundConfig,
+    RoundSession,
+    RoundSessions,
+    StopRefused,
+    TextKind,
+    round_config,
+)
+from bot.state.quiz import AskedQuestion, Round
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "discord"
-#: Pause between a reveal and the next question, so everyone can read the explanation.
-REVEAL_PAUSE_S = 5.0
 #: Interaction tokens live 15 minutes; after this the channel is used instead of follow-ups.
 TOKEN_LIFETIME_S = 14 * 60
 
@@ -61,7 +72,6 @@ TIME_UP_TEXT = "Time's up for this question! Get ready for the next one."
 QUIZ_ENDED_TEXT = "This quiz has ended. Start a new one with /quiz start!"
 QUESTION_CLOSED_TEXT = "This question is closed. Look for the newest question!"
 NO_QUIZ_TEXT = "There's no quiz running in this channel. Start one with /quiz start!"
-STOP_NOT_ALLOWED_TEXT = "Only the person who started this quiz (or a moderator) can stop it."
 QUIZ_ERROR_TEXT = "Oops, something went wrong with the quiz, so I stopped it. Points already won are saved."
 BUTTON_ERROR_TEXT = "Oops, something went wrong. Please try again!"
 PHOTO_BUTTON_LABEL = "Quiz the group!"
@@ -230,14 +240,77 @@ class _Poster:
             await self.channel.get_partial_message(message_id).edit(embed=embed, view=view)
 
 
-@dataclass(eq=False)
-class _Round:
-    chat: ChatRef
-    round_id: int
-    starter_id: int
-    poster: _Poster | None = None
-    stop_event: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
+class _ChannelPoster:
+    """Sends and edits a round's messages through the channel only (a round taken over from another
+    replica has no interaction token)."""
+
+    def __init__(self, client: discord.Client, channel_id: int, guild_id: int | None) -> None:
+        self.channel = client.get_partial_messageable(channel_id, guild_id=guild_id)
+
+    async def send(self, embed: discord.Embed, view: discord.ui.View | None = None) -> int:
+        msg = await (self.channel.send(embed=embed, view=view) if view is not None
+                     else self.channel.send(embed=embed))
+        return msg.id
+
+    async def edit(self, message_id: int, embed: discord.Embed, view: discord.ui.View | None) -> None:
+        await self.channel.get_partial_message(message_id).edit(embed=embed, view=view)
+
+
+class DiscordTransport:
+    """One channel's round on Discord (see :class:`bot.core.quiz.session.QuizTransport`): the first
+    question answers ``interaction``; the rest go out through :class:`_Poster` (or, for a round taken
+    over from another replica, ``poster``: the channel)."""
+
+    def __init__(self, client: discord.Client, interaction: discord.Interaction | None,
+                 poster: _Poster | _ChannelPoster | None = None) -> None:
+        self.client = client
+        self.interaction = interaction
+        self.poster = poster
+
+    def known_players(self) -> int | None:
+        return None  # a channel (even a DM of a user install) may have several members
+
+    async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
+        embed = question_embed(rq.question, rq.number, rq.total, closes_at or time.time())
+        if self.poster is None:
+            assert self.interaction is not None
+            response = await self.interaction.response.send_message(embed=embed, view=answer_view(rq))
+            message_id = response.message_id
+            if message_id is None:
+                message_id = (await self.interaction.original_response()).id
+            self.poster = _Poster(self.client, self.interaction, int(message_id))
+        else:
+            message_id = await self.poster.send(embed, answer_view(rq))
+        return Posted(str(message_id), str(message_id))
+
+    async def close_early(self, rq: RoundQuestion, posted: Posted) -> None:
+        return None  # the reveal disables the buttons
+
+    async def show_reveal(self, rq: RoundQuestion, posted: Posted, reveal: Reveal) -> None:
+        await self._edit(int(posted.message_id), reveal_embed(rq.question, rq.number, rq.total, reveal.text),
+                         answer_view(rq, closed=True))
+
+    async def show_stopped(self, rq: RoundQuestion, posted: Posted) -> None:
+        await self._edit(int(posted.message_id), stopped_embed(rq.question, rq.number, rq.total),
+                         answer_view(rq, closed=True))
+
+    async def post_text(self, text: str, kind: TextKind) -> None:
+        if self.poster is None:
+            return  # nothing was posted: the interaction answers the error itself
+        if kind == "error":
+            await self.poster.send(text_embed(QUIZ_ERROR_TEXT, title="🛑 Quiz stopped"))
+        else:
+            await self.poster.send(text_embed(text))
+
+    async def is_admin(self, user_id: str) -> bool:
+        return False  # decided from the stopping interaction's permissions (:func:`may_stop_as_admin`)
+
+    async def _edit(self, message_id: int, embed: discord.Embed, view: discord.ui.View) -> None:
+        assert self.poster is not None
+        try:
+            await self.poster.edit(message_id, embed, view)
+        except discord.HTTPException as exc:
+            log.warning("discord quiz: could not edit question message (%s %s)", exc.status, exc.text)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -246,27 +319,45 @@ class _Round:
 
 
 class DiscordQuiz:
-    """Runs the quiz rounds of one Discord client.
+    """The quiz commands and buttons of one Discord client; the rounds run in the core's sessions.
 
     Args:
         client: the Discord client (for the channel fallback).
         engine: the shared quiz engine.
-        open_period: seconds each question stays open.
-        reveal_pause: seconds between a reveal and the next question.
+        config: how rounds run (:func:`bot.core.quiz.session.round_config` of the settings).
     """
 
-    def __init__(
-        self,
-        client: discord.Client,
-        engine: QuizEngine,
-        open_period: float,
-        reveal_pause: float = REVEAL_PAUSE_S,
-    ) -> None:
+    def __init__(self, client: discord.Client, engine: QuizEngine, config: RoundConfig,
+                 leases: LeaseStore | None = None) -> None:
         self.client = client
         self.engine = engine
-        self.open_period = float(open_period)
-        self.reveal_pause = float(reveal_pause)
-        self.rounds: dict[tuple[str, str], _Round] = {}
+        self.sessions = RoundSessions(engine, PLATFORM, config, leases=leases, resume=self._resume)
+        self.sessions.owner = self
+
+    @classmethod
+    def from_settings(cls, client: discord.Client, engine: QuizEngine, settings: Any,
+                      leases: LeaseStore | None = None) -> DiscordQuiz:
+        """A :class:`DiscordQuiz` with the settings' :class:`~bot.core.quiz.session.RoundConfig`."""
+        return cls(client, engine, round_config(settings), leases)
+
+    def _resume(self, rnd: Round, last: AskedQuestion | None) -> DiscordTransport | None:
+        """The transport of a round taken over from another replica: its channel (no interaction).
+        Only for servers this client's shards serve (or DMs on shard 0), so a sharded bot keeps a
+        server's quiz on the shard that owns it."""
+        guild_id = int(rnd.scope_id) if rnd.scope_id != rnd.chat_id else None
+        shard_ids = getattr(self.client, "shard_ids", None)
+        shard_count = getattr(self.client, "shard_count", None)
+        if shard_ids and shard_count:
+            shard = (guild_id >> 22) % shard_count if guild_id else 0
+            if shard not in shard_ids:
+                return None
+        poster = _ChannelPoster(self.client, int(rnd.chat_id), guild_id)
+        return DiscordTransport(self.client, None, poster)
+
+    @property
+    def open_period(self) -> float:
+        """Seconds each question stays open."""
+        return float(self.sessions.config.open_period_s or 0)
 
     # ------------------------------------------------------------------ commands
     async def start(self, interaction: discord.Interaction, questions: int, level: str) -> None:
@@ -280,19 +371,16 @@ class DiscordQuiz:
         await self._launch(interaction, chat, rq)
 
     async def stop(self, interaction: discord.Interaction) -> None:
-        """``/quiz stop`` — end this channel's round; the summary is posted for everybody."""
+        """``/quiz stop`` — end this channel's round (the starter or a moderator); the summary is posted
+        for everybody."""
         chat = chat_ref(interaction)
-        if not self.engine.is_running(chat):
-            await _private(interaction, NO_QUIZ_TEXT)
-            return
-        rnd = self.rounds.get(chat.key)
-        if rnd is not None and not _may_stop(interaction, rnd):
+        try:
+            summary = await self.sessions.stop(chat, interaction.user.id,
+                                               admin=may_stop_as_admin(interaction))
+        except StopRefused:
             await _private(interaction, STOP_NOT_ALLOWED_TEXT)
             return
-        summary = await self.engine.stop(chat)
-        if rnd is not None:
-            rnd.stop_event.set()
-        if summary is None:  # finished in the meantime
+        if summary is None:
             await _private(interaction, NO_QUIZ_TEXT)
             return
         await interaction.response.send_message(embed=text_embed(summary.text))
@@ -318,7 +406,7 @@ class DiscordQuiz:
             await self._stale(interaction, QUIZ_ENDED_TEXT if current is None else QUESTION_CLOSED_TEXT)
             return
         user = interaction.user
-        result = await self.engine.answer(chat, user.id, user.display_name, option)
+        result = await self.sessions.answer(chat, user.id, user.display_name, option)
         if result.accepted:
             text = ANSWER_RECORDED_TEXT.format(number=option + 1)
         elif result.reason == "duplicate":
@@ -368,116 +456,31 @@ class DiscordQuiz:
                 log.info("could not disable the buttons of an old quiz message (%s)", exc.status)
         await _private(interaction, text)
 
-    # ------------------------------------------------------------------ the round task
-    async def _launch(self, interaction: discord.Interaction, chat: ChatRef, rq: RoundQuestion) -> None:
-        """Answer the interaction with the first question, then run the round in a task."""
-        rnd = _Round(chat, rq.round_id, interaction.user.id)
-        self.rounds[chat.key] = rnd
-        closes_at = time.time() + self.open_period
-        try:
-            response = await interaction.response.send_message(
-                embed=question_embed(rq.question, rq.number, rq.total, closes_at), view=answer_view(rq)
-            )
-            message_id = response.message_id
-            if message_id is None:
-                message_id = (await interaction.original_response()).id
-        except BaseException:
-            if self.rounds.get(chat.key) is rnd:
-                del self.rounds[chat.key]
-            await self.engine.stop(chat)
-            raise
-        rnd.poster = _Poster(self.client, interaction, message_id)
-        rnd.task = asyncio.create_task(self._run(rnd, rq, message_id, closes_at),
-                                       name=f"discord-quiz-{chat.chat_id}")
+    # ------------------------------------------------------------------ the round
+    async def _launch(
+        self, interaction: discord.Interaction, chat: ChatRef, rq: RoundQuestion
+    ) -> RoundSession:
+        """Run the round; returns once the first question answered the interaction (or the round ended)."""
+        transport = DiscordTransport(self.client, interaction)
+        session = self.sessions.launch(rq, chat, transport, interaction.user.id)
+        await session.until_settled()
+        return session
 
-    def _alive(self, rnd: _Round) -> bool:
-        current = self.engine.current(rnd.chat)
-        return current is not None and current.round_id == rnd.round_id and not rnd.stop_event.is_set()
-
-    async def _wait(self, rnd: _Round, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(rnd.stop_event.wait(), timeout=max(0.0, delay))
-
-    async def _edit(self, rnd: _Round, message_id: int, embed: discord.Embed, view: discord.ui.View) -> None:
-        assert rnd.poster is not None
-        try:
-            await rnd.poster.edit(message_id, embed, view)
-        except discord.HTTPException as exc:
-            log.warning("discord quiz: could not edit question message (%s %s)", exc.status, exc.text)
-
-    async def _run(self, rnd: _Round, rq: RoundQuestion, message_id: int, closes_at: float) -> None:
-        chat, poster = rnd.chat, rnd.poster
-        assert poster is not None
-        revealed = False
-        try:
-            while True:
-                await self.engine.question_posted(chat, message_id, closes_at, post_message_id=message_id)
-                revealed = False
-                await self._wait(rnd, closes_at - time.time())
-                if not self._alive(rnd):
-                    break
-                reveal = await self.engine.close_question(chat)
-                if reveal is not None:
-                    await self._edit(rnd, message_id,
-                                     reveal_embed(rq.question, rq.number, rq.total, reveal.text),
-                                     answer_view(rq, closed=True))
-                    revealed = True
-                nxt = await self.engine.next_question(chat)
-                if nxt is None:
-                    summary = await self.engine.finish(chat)
-                    if summary is not None:
-                        await poster.send(text_embed(summary.text))
-                    return
-                await self._wait(rnd, self.reveal_pause)
-                if not self._alive(rnd):
-                    break
-                rq = nxt
-                closes_at = time.time() + self.open_period
-                message_id = await poster.send(
-                    question_embed(rq.question, rq.number, rq.total, closes_at), answer_view(rq)
-                )
-            # Stopped (by /quiz stop, or the round ended elsewhere): show the answer, disable the buttons.
-            if not revealed:
-                await self._edit(rnd, message_id, stopped_embed(rq.question, rq.number, rq.total),
-                                 answer_view(rq, closed=True))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("discord quiz round in channel %s failed", chat.chat_id)
-            if self._alive(rnd) and await self.engine.stop(chat) is not None:
-                with contextlib.suppress(Exception):
-                    await poster.send(text_embed(QUIZ_ERROR_TEXT, title="🛑 Quiz stopped"))
-        finally:
-            if self.rounds.get(chat.key) is rnd:
-                del self.rounds[chat.key]
-
-    async def close(self, timeout: float = 10.0) -> None:
-        """Stop every round of this client (on shutdown, or before a reconnect with a new client): the
-        engine must not keep rounds nobody drives. Each round task is woken and left to finish (it
-        disables its buttons); it is not cancelled mid-way, which could cut a database call in two."""
-        rounds = list(self.rounds.values())
-        for rnd in rounds:
-            rnd.stop_event.set()
-        tasks = [r.task for r in rounds if r.task is not None and not r.task.done()]
-        if tasks:
-            _done, pending = await asyncio.wait(tasks, timeout=timeout)
-            for task in pending:
-                task.cancel()
-        for rnd in rounds:
-            current = self.engine.current(rnd.chat)
-            if current is not None and current.round_id == rnd.round_id:
-                await self.engine.stop(rnd.chat)
-        self.rounds.clear()
+    async def close(self) -> None:
+        """End every round of this client (on shutdown, or before a reconnect with a new client): cancel
+        and drain each round's task, end it, show the open question as stopped and tell the channel."""
+        await self.sessions.shutdown()
 
     async def wait_idle(self) -> None:
         """Wait until every round task has finished (tests)."""
-        tasks = [r.task for r in self.rounds.values() if r.task is not None]
+        tasks = [s.task for s in self.sessions.sessions.values() if s.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _may_stop(interaction: discord.Interaction, rnd: _Round) -> bool:
-    """The starter, anyone in a DM, or a member who may manage messages (a teacher or moderator)."""
-    if interaction.guild_id is None or interaction.user.id == rnd.starter_id:
+def may_stop_as_admin(interaction: discord.Interaction) -> bool:
+    """A chat admin for the stop policy: anyone in a DM, or a member who may manage messages (a teacher
+    or moderator)."""
+    if interaction.guild_id is None:
         return True
     return bool(interaction.permissions.manage_messages)

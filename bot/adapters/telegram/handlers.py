@@ -381,6 +381,11 @@ def _thread_id(message: Message) -> int | None:
     return message.message_thread_id if message.is_topic_message else None
 
 
+def _user_id(message: Message) -> str:
+    """Who sent ``message`` (may start and stop a round); '' for a channel post."""
+    return str(message.from_user.id) if message.from_user else ""
+
+
 async def quiz_command(update: Update, context: BotContext) -> None:
     """``/quiz [number] [kids|expert]`` starts a round in this chat; ``/quiz stop`` ends it."""
     message = update.effective_message
@@ -392,7 +397,7 @@ async def quiz_command(update: Update, context: BotContext) -> None:
         return
     runner = context.quiz
     if request.stop:
-        summary = await runner.stop(context.bot, message.chat.id)
+        summary = await runner.stop(context.bot, message.chat.id, _user_id(message))
         await reply_plain(message, summary or NOT_RUNNING_TEXT)
         return
     chat = runner.chat_ref(message.chat.id)
@@ -404,7 +409,7 @@ async def quiz_command(update: Update, context: BotContext) -> None:
     runner.launch(
         context.bot, first, message.chat.id, message.chat.type, _thread_id(message),
         intro=start_text(first.total, request.difficulty, runner.open_period),
-        intro_reply_to=message.message_id,
+        intro_reply_to=message.message_id, starter_id=_user_id(message),
     )
 
 
@@ -430,7 +435,8 @@ async def photo_quiz_button(update: Update, context: BotContext) -> None:
         await query.answer(str(exc))
         return
     thread_id = _thread_id(message) if isinstance(message, Message) else None
-    runner.launch(context.bot, first, message.chat.id, message.chat.type, thread_id)
+    runner.launch(context.bot, first, message.chat.id, message.chat.type, thread_id,
+                  starter_id=query.from_user.id)
     with contextlib.suppress(TelegramError):
         await query.answer()
 

@@ -1,15 +1,12 @@
-"""Telegram quiz rounds: native quiz polls driven by :class:`bot.core.quiz.engine.QuizEngine`.
+"""Telegram quiz rounds: the transport of :class:`bot.core.quiz.session.RoundSession` over native quiz
+polls.
 
-One asyncio task per chat runs a round (:class:`QuizRunner`): post the question as a quiz poll
+The session (in the core) runs the round; this module only posts: each question as a quiz poll
 (``sendPoll`` with ``type=quiz``, ``is_anonymous=False``, ``correct_option_ids``, ``explanation`` and
-``open_period``), wait until the period ends or everyone playing has answered (then ``stopPoll``),
-post the engine's reveal, and go on; after the last question, the round summary. The tasks belong to
-the runner and are cancelled by ``/quiz stop`` and by :meth:`QuizRunner.shutdown` (``serve_telegram``'s
-``finally``). No JobQueue (its APScheduler extra is not installed, and plain tasks are enough).
-
-"Everyone playing" is the set of users who answered any question of this round. For the first question
-of a group round nobody is known to be playing yet, so only the timer closes it; in a private chat the
-single user's answer closes every question.
+``open_period``), ``stopPoll`` when everyone answered early or the round was stopped, the reveal in
+reply to the poll, and the texts. A private chat has one player, so its single answer closes each
+question; in a group the core's rule applies (from question 2 on, once everyone who played answered).
+Stopping: the starter or a chat admin (``getChatMember``: creator or administrator).
 
 Scores come from ``poll_answer`` updates (:meth:`QuizRunner.on_poll_answer`); the engine keeps only the
 first answer of each user. Players are named by their Telegram first name only.
@@ -18,42 +15,47 @@ first answer of each user. Players are named by their Telegram first name only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-import time
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import Sequence
 
 from telegram import Bot, Poll, ReplyParameters
-from telegram.constants import ChatType
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import BadRequest, TelegramError
 
 from bot.core.quiz.engine import (
-    DEFAULT_QUESTIONS,
     INTERRUPTED_TEXT,
-    MAX_QUESTIONS,
-    MIN_QUESTIONS,
     ChatRef,
+    Reveal,
     RoundQuestion,
     restart_reveal_text,
 )
 from bot.core.quiz.questions import Difficulty
+from bot.core.quiz.session import (
+    QUIZ_BROKEN_TEXT,
+    STOP_NOT_ALLOWED_TEXT,
+    Posted,
+    QuizRequest,
+    RoundSessions,
+    StopRefused,
+    TextKind,
+    announce_restart,
+    parse_quiz_args,
+    round_config,
+)
 from bot.services import Services
-from bot.state.quiz import CutQuestion
+from bot.state.quiz import AskedQuestion, CutQuestion, Round
+
+__all__ = [
+    "NOT_RUNNING_TEXT", "PHOTO_BUTTON_TEXT", "PHOTO_CALLBACK_RE", "QUIZ_BROKEN_TEXT", "QUIZ_USAGE_TEXT",
+    "QuizRequest", "QuizRunner", "TelegramTransport", "close_cut_question", "parse_quiz_args",
+    "post_interrupted", "start_text",
+]
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
 
-#: Seconds the round waits after a poll's ``open_period`` before closing it, so answers given just
-#: before Telegram closed the poll (and still on their way to us) count.
-GRACE_S = 1.0
-#: How long a poll answer for an unknown poll waits for a poll being registered right now, seconds.
-REGISTRATION_WAIT_S = 2.0
-#: Pause between a reveal and the next question, so the reveal can be read first.
-PAUSE_S = 2.0
 #: Longest wait for a best-effort request (``stopPoll``, notices at start-up and shutdown).
 BEST_EFFORT_TIMEOUT_S = 5.0
 
@@ -62,18 +64,11 @@ PHOTO_CALLBACK_PREFIX = "quiz:"
 PHOTO_CALLBACK_RE = re.compile(r"^quiz:([A-Za-z0-9_-]{1,40})$")
 PHOTO_BUTTON_TEXT = "Quiz the group!"
 
-STOP_WORDS = frozenset({"stop", "end", "cancel"})
-DIFFICULTY_WORDS: dict[str, Difficulty] = {
-    "kids": Difficulty.KIDS, "kid": Difficulty.KIDS, "easy": Difficulty.KIDS,
-    "expert": Difficulty.EXPERT, "experts": Difficulty.EXPERT, "hard": Difficulty.EXPERT,
-}
-
 QUIZ_USAGE_TEXT = (
     "Start a quiz with /quiz, or choose how many questions (1-20) and how hard: "
     "for example /quiz 10 expert or /quiz 3 kids. Stop it with /quiz stop."
 )
 NOT_RUNNING_TEXT = "There is no quiz running in this chat right now. Start one with /quiz!"
-QUIZ_BROKEN_TEXT = "Oops, something went wrong, so I had to stop the quiz. Points already won are saved."
 
 
 def start_text(total: int, difficulty: Difficulty, open_period: int) -> str:
@@ -86,78 +81,105 @@ def start_text(total: int, difficulty: Difficulty, open_period: int) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class QuizRequest:
-    """A parsed ``/quiz`` command: ``stop``, or start ``n`` questions at ``difficulty``."""
+class TelegramTransport:
+    """One chat's round on Telegram (see :class:`bot.core.quiz.session.QuizTransport`).
 
-    stop: bool = False
-    n: int = DEFAULT_QUESTIONS
-    difficulty: Difficulty = Difficulty.KIDS
-
-
-def parse_quiz_args(args: Sequence[str]) -> QuizRequest | None:
-    """``/quiz [number] [kids|expert]`` in any order, or ``/quiz stop``; ``None`` when not understood.
-
-    The number is clamped to 1-20.
+    Args:
+        bot: the PTB bot.
+        chat_id: the Telegram chat.
+        thread_id: the forum topic the round was started in (``None``: none).
+        private: a private chat (one player).
+        open_period: seconds each poll stays open (``open_period`` of ``sendPoll``, 5-600).
+        intro_reply_to: message the intro replies to (the ``/quiz`` command).
     """
-    words = [a.strip().casefold() for a in args if a.strip()]
-    if len(words) == 1 and words[0] in STOP_WORDS:
-        return QuizRequest(stop=True)
-    n, difficulty = DEFAULT_QUESTIONS, Difficulty.KIDS
-    seen_n = seen_level = False
-    for word in words:
-        if re.fullmatch(r"\d{1,6}", word) and not seen_n:
-            n, seen_n = max(MIN_QUESTIONS, min(int(word), MAX_QUESTIONS)), True
-        elif word in DIFFICULTY_WORDS and not seen_level:
-            difficulty, seen_level = DIFFICULTY_WORDS[word], True
+
+    def __init__(self, bot: Bot, chat_id: int, thread_id: int | None, private: bool, open_period: int,
+                 intro_reply_to: int | None = None) -> None:
+        self.bot = bot
+        self.chat_id = int(chat_id)
+        self.thread_id = thread_id
+        self.private = private
+        self.open_period = int(open_period)
+        self.intro_reply_to = intro_reply_to
+
+    def known_players(self) -> int | None:
+        return 1 if self.private else None
+
+    async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
+        q = rq.question
+        if q.photo_file_id:
+            await self._send_photo(q.photo_file_id)
+        message = await self.bot.send_poll(
+            self.chat_id, rq.poll_text, list(q.options), is_anonymous=False, type=Poll.QUIZ,
+            correct_option_ids=[q.correct_index], explanation=q.explanation or None,
+            open_period=self.open_period, message_thread_id=self.thread_id,
+        )
+        if message.poll is None:
+            raise RuntimeError("sendPoll answered without a poll")
+        return Posted(str(message.poll.id), str(message.message_id),
+                      str(self.thread_id) if self.thread_id is not None else None)
+
+    async def close_early(self, rq: RoundQuestion, posted: Posted) -> None:
+        await self._stop_poll(posted)
+
+    async def show_reveal(self, rq: RoundQuestion, posted: Posted, reveal: Reveal) -> None:
+        reply_to = int(posted.post_message_id) if posted.post_message_id else None
+        await self._send(reveal.text, reply_to=reply_to)
+
+    async def show_stopped(self, rq: RoundQuestion, posted: Posted) -> None:
+        await self._stop_poll(posted)
+
+    async def post_text(self, text: str, kind: TextKind) -> None:
+        if kind == "intro":
+            await self._send(text, reply_to=self.intro_reply_to)
+        elif kind == "interrupted":
+            await asyncio.wait_for(self._send(text), BEST_EFFORT_TIMEOUT_S)
         else:
-            return None
-    return QuizRequest(False, n, difficulty)
+            await self._send(text)
 
-
-@dataclass(eq=False)
-class _Round:
-    """The adapter's side of a running round in one chat."""
-
-    chat: ChatRef
-    tg_chat_id: int
-    thread_id: int | None
-    private: bool
-    players: set[str] = field(default_factory=set)
-    answered: set[str] = field(default_factory=set)
-    index: int = 0
-    poll_id: str | None = None
-    poll_message_id: int | None = None
-    open_period: int = 0
-    everyone: asyncio.Event = field(default_factory=asyncio.Event)
-    #: Cleared while a poll is being sent and registered: an answer can arrive in between.
-    registered: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-    def everyone_answered(self) -> bool:
+    async def is_admin(self, user_id: str) -> bool:
         if self.private:
-            return bool(self.answered)
-        if self.index == 0:
-            return False  # nobody is known to be playing yet: only the timer closes question 1
-        return bool(self.players) and self.players <= self.answered
+            return True
+        try:
+            member = await asyncio.wait_for(self.bot.get_chat_member(self.chat_id, int(user_id)),
+                                            BEST_EFFORT_TIMEOUT_S)
+        except (TelegramError, TimeoutError, ValueError):
+            return False
+        return member.status in (ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR)
 
+    async def _send_photo(self, file_id: str) -> None:
+        """Send the remembered photo again by its file id (an image sent as a file needs sendDocument)."""
+        try:
+            await self.bot.send_photo(self.chat_id, file_id, message_thread_id=self.thread_id)
+        except BadRequest:
+            await self.bot.send_document(self.chat_id, file_id, message_thread_id=self.thread_id)
 
-_T = TypeVar("_T")
+    async def _stop_poll(self, posted: Posted) -> None:
+        """Close the poll on Telegram now; it may already be closed, so failures are only logged."""
+        if posted.post_message_id is None:
+            return
+        try:
+            await asyncio.wait_for(self.bot.stop_poll(self.chat_id, int(posted.post_message_id)),
+                                   BEST_EFFORT_TIMEOUT_S)
+        except (TelegramError, TimeoutError) as exc:
+            log.debug("telegram: stopPoll failed (%s)", type(exc).__name__)
 
-
-async def _engine(call: Awaitable[_T]) -> _T:
-    """Run an engine call shielded from cancellation, so ``/quiz stop`` or a shutdown never cuts a
-    state-database transaction or the engine's bookkeeping in half."""
-    return await asyncio.shield(call)
+    async def _send(self, text: str, reply_to: int | None = None) -> None:
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        await self.bot.send_message(self.chat_id, text, message_thread_id=self.thread_id,
+                                    reply_parameters=reply)
 
 
 class QuizRunner:
-    """Runs Telegram quiz rounds: one task per chat, all cancelled by :meth:`shutdown`."""
+    """Telegram's side of quiz rounds: starts :class:`~bot.core.quiz.session.RoundSession` s with a
+    :class:`TelegramTransport`, forwards poll answers, stops and shuts them down."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
         self.engine = services.quiz
-        self._rounds: dict[tuple[str, str], _Round] = {}
+        self.sessions = RoundSessions(self.engine, PLATFORM, round_config(services.settings),
+                                      leases=services.leases)
+        self.sessions.owner = self
 
     @property
     def open_period(self) -> int:
@@ -172,190 +194,49 @@ class QuizRunner:
 
     def launch(self, bot: Bot, first: RoundQuestion, chat_id: int, chat_type: str,
                thread_id: int | None = None, intro: str | None = None,
-               intro_reply_to: int | None = None) -> None:
+               intro_reply_to: int | None = None, starter_id: int | str = "") -> None:
         """Run the round whose first question the engine just returned, in a task of its own.
 
         Call it right after ``engine.start``/``start_photo_round`` with no ``await`` in between, so a
         failure can never leave the engine with a round that no task drives. ``intro`` (plain text) is
-        posted before the first question, replying to ``intro_reply_to``.
+        posted before the first question, replying to ``intro_reply_to``. ``starter_id`` may stop it.
         """
-        chat = self.chat_ref(chat_id)
-        rnd = _Round(chat, chat_id, thread_id, chat_type == ChatType.PRIVATE)
-        self._rounds[chat.key] = rnd
-        rnd.task = asyncio.create_task(self._run(bot, rnd, first, intro, intro_reply_to),
-                                       name=f"telegram-quiz-{chat_id}")
+        self.sessions.config = round_config(self.services.settings)
+        transport = TelegramTransport(bot, chat_id, thread_id, chat_type == ChatType.PRIVATE,
+                                      self.open_period, intro_reply_to)
+        self.sessions.launch(first, self.chat_ref(chat_id), transport, starter_id, intro=intro)
 
-    async def stop(self, bot: Bot, chat_id: int) -> str | None:
-        """End the chat's round early (``/quiz stop``): cancel its task, close the open poll and return
-        the summary text, or ``None`` when no round was running."""
-        chat = self.chat_ref(chat_id)
-        rnd = self._rounds.pop(chat.key, None)
-        if rnd is not None:
-            await self._cancel(rnd)
-        summary = await self.engine.stop(chat)
-        if rnd is not None and rnd.poll_message_id is not None:
-            await self._stop_poll(bot, rnd)
+    async def stop(self, bot: Bot, chat_id: int, user_id: int | str = "") -> str | None:
+        """``/quiz stop`` by ``user_id``: the summary text, :data:`STOP_NOT_ALLOWED_TEXT` when they may
+        not stop it, or ``None`` when no round was running."""
+        admins = TelegramTransport(bot, chat_id, None, int(chat_id) > 0, self.open_period)
+        try:
+            summary = await self.sessions.stop(self.chat_ref(chat_id), user_id, transport=admins)
+        except StopRefused:
+            return STOP_NOT_ALLOWED_TEXT
         return summary.text if summary else None
 
+    def serve_takeovers(self, bot: Bot) -> None:
+        """Continue rounds other replicas stopped driving (their lease expired), with ``bot``; renew this
+        replica's leases (see :mod:`bot.core.quiz.leases`)."""
+        self.sessions.resume = lambda rnd, last: self._resume(bot, rnd, last)
+        self.sessions.start_keeper()
+
+    def _resume(self, bot: Bot, rnd: Round, last: AskedQuestion | None) -> TelegramTransport:
+        chat_id = int(rnd.chat_id)
+        thread = int(last.thread_id) if last is not None and last.thread_id else None
+        return TelegramTransport(bot, chat_id, thread, chat_id > 0, self.open_period)  # users' ids are > 0
+
     async def shutdown(self, bot: Bot) -> None:
-        """Cancel every round task, end their rounds and tell the chats (best effort, bounded)."""
-        rounds = list(self._rounds.values())
-        self._rounds.clear()
-        if not rounds:
-            return
-        await asyncio.gather(*(self._cancel(r) for r in rounds))
-        for rnd in rounds:
-            with contextlib.suppress(Exception):
-                await self.engine.stop(rnd.chat)
-
-        async def tell(rnd: _Round) -> None:
-            if rnd.poll_message_id is not None:
-                await self._stop_poll(bot, rnd)
-            await bot.send_message(rnd.tg_chat_id, INTERRUPTED_TEXT, message_thread_id=rnd.thread_id)
-
-        results = await asyncio.gather(
-            *(asyncio.wait_for(tell(r), BEST_EFFORT_TIMEOUT_S) for r in rounds), return_exceptions=True
-        )
-        failed = sum(isinstance(r, BaseException) for r in results)
-        log.info("telegram: stopped %d quiz round(s) at shutdown (%d chat(s) not told)", len(rounds), failed)
-
-    @staticmethod
-    async def _cancel(rnd: _Round) -> None:
-        task = rnd.task
-        if task is None or task.done() or task is asyncio.current_task():
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-
-    # -- answers -----------------------------------------------------------------------------------
+        """End every round: cancel and drain its task, stop its poll and tell the chat (best effort)."""
+        await self.sessions.shutdown()
 
     async def on_poll_answer(self, poll_id: str, user_id: int, first_name: str,
                              option_ids: Sequence[int]) -> None:
         """Record a ``poll_answer``; closes the question early once everyone playing has answered."""
         if not option_ids:
             return  # a retracted vote (not possible in quizzes, but cheap to ignore)
-        chat, result = await self.engine.answer_by_message(
-            PLATFORM, poll_id, user_id, first_name, int(option_ids[0])
-        )
-        if chat is None:
-            # The answer may have overtaken the registration of a poll just sent: wait for pending
-            # registrations (bounded), then try once more, so a fast child's answer is not lost.
-            pending = [r.registered.wait() for r in self._rounds.values() if not r.registered.is_set()]
-            if pending:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.gather(*pending), REGISTRATION_WAIT_S)
-                chat, result = await self.engine.answer_by_message(
-                    PLATFORM, poll_id, user_id, first_name, int(option_ids[0])
-                )
-        if chat is None or not result.accepted:
-            return
-        rnd = self._rounds.get(chat.key)
-        if rnd is None or rnd.poll_id != str(poll_id):
-            return  # the round moved on while this answer was being stored
-        rnd.answered.add(str(user_id))
-        rnd.players.add(str(user_id))
-        if rnd.everyone_answered():
-            rnd.everyone.set()
-
-    # -- the round ---------------------------------------------------------------------------------
-
-    async def _run(self, bot: Bot, rnd: _Round, first: RoundQuestion, intro: str | None,
-                   intro_reply_to: int | None) -> None:
-        chat = rnd.chat
-        rq: RoundQuestion | None = first
-        try:
-            if intro:
-                await self._send(bot, rnd, intro, reply_to=intro_reply_to)
-            while rq is not None:
-                await self._ask(bot, rnd, rq)
-                try:
-                    await asyncio.wait_for(rnd.everyone.wait(), rnd.open_period + GRACE_S)
-                    await self._stop_poll(bot, rnd)
-                except TimeoutError:
-                    pass
-                reveal = await _engine(self.engine.close_question(chat))
-                if reveal is not None:
-                    await self._send(bot, rnd, reveal.text, reply_to=rnd.poll_message_id)
-                rq = await _engine(self.engine.next_question(chat))
-                if rq is not None and PAUSE_S > 0:
-                    await asyncio.sleep(PAUSE_S)
-            summary = await _engine(self.engine.finish(chat))
-            if summary is not None:
-                await self._send(bot, rnd, summary.text)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("telegram: quiz round in a %s chat failed (%s: %s)",
-                      "private" if rnd.private else "group", type(exc).__name__, str(exc)[:200])
-            with contextlib.suppress(Exception):
-                await _engine(self.engine.stop(chat))
-            with contextlib.suppress(Exception):
-                await self._send(bot, rnd, QUIZ_BROKEN_TEXT)
-        finally:
-            if self._rounds.get(chat.key) is rnd:
-                del self._rounds[chat.key]
-
-    async def _ask(self, bot: Bot, rnd: _Round, rq: RoundQuestion) -> None:
-        """Post one question (the photo first for a photo question) and register the poll."""
-        q = rq.question
-        open_period = self.open_period
-        if q.photo_file_id:
-            await self._send_photo(bot, rnd, q.photo_file_id)
-        rnd.registered.clear()
-        try:
-            await self._post_poll(bot, rnd, rq, open_period)
-        finally:
-            rnd.registered.set()
-
-    async def _post_poll(self, bot: Bot, rnd: _Round, rq: RoundQuestion, open_period: int) -> None:
-        q = rq.question
-        message = await bot.send_poll(
-            rnd.tg_chat_id,
-            rq.poll_text,
-            list(q.options),
-            is_anonymous=False,
-            type=Poll.QUIZ,
-            correct_option_ids=[q.correct_index],
-            explanation=q.explanation or None,
-            open_period=open_period,
-            message_thread_id=rnd.thread_id,
-        )
-        if message.poll is None:
-            raise RuntimeError("sendPoll answered without a poll")
-        rnd.index = rq.index
-        rnd.answered = set()
-        rnd.everyone.clear()
-        rnd.poll_id = str(message.poll.id)
-        rnd.poll_message_id = message.message_id
-        rnd.open_period = open_period
-        closes_at = time.time() + open_period + GRACE_S
-        await _engine(self.engine.question_posted(rnd.chat, rnd.poll_id, closes_at,
-                                                  post_message_id=message.message_id,
-                                                  thread_id=rnd.thread_id))
-
-    async def _send_photo(self, bot: Bot, rnd: _Round, file_id: str) -> None:
-        """Send the remembered photo again by its file id (an image sent as a file needs sendDocument)."""
-        try:
-            await bot.send_photo(rnd.tg_chat_id, file_id, message_thread_id=rnd.thread_id)
-        except BadRequest:
-            await bot.send_document(rnd.tg_chat_id, file_id, message_thread_id=rnd.thread_id)
-
-    async def _stop_poll(self, bot: Bot, rnd: _Round) -> None:
-        """Close the poll on Telegram now; it may already be closed, so failures are only logged."""
-        if rnd.poll_message_id is None:
-            return
-        try:
-            await asyncio.wait_for(bot.stop_poll(rnd.tg_chat_id, rnd.poll_message_id),
-                                   BEST_EFFORT_TIMEOUT_S)
-        except (TelegramError, TimeoutError) as exc:
-            log.debug("telegram: stopPoll failed (%s)", type(exc).__name__)
-
-    @staticmethod
-    async def _send(bot: Bot, rnd: _Round, text: str, reply_to: int | None = None) -> None:
-        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
-        await bot.send_message(rnd.tg_chat_id, text, message_thread_id=rnd.thread_id,
-                               reply_parameters=reply)
+        await self.sessions.answer_by_message(poll_id, user_id, first_name, int(option_ids[0]))
 
 
 async def close_cut_question(bot: Bot, cut: CutQuestion) -> None:
@@ -381,33 +262,23 @@ async def close_cut_question(bot: Bot, cut: CutQuestion) -> None:
 
 
 async def post_interrupted(bot: Bot, services: Services) -> None:
-    """Close each Telegram question the last stop cut (``services.cut_questions``: poll stopped, answer
-    shown) and tell each chat whose round it cut off (``services.interrupted_rounds``).
+    """Close each Telegram question the last stop cut (poll stopped, answer shown) and tell each chat
+    whose round it cut off, once per process (:func:`bot.core.quiz.session.announce_restart`).
+    Failures are ignored; one log line each. Then this replica starts taking over rounds whose replica
+    stopped renewing their lease (:meth:`QuizRunner.serve_takeovers`)."""
+    sessions = services.quiz.sessions.get(PLATFORM)
+    runner = getattr(sessions, "owner", None)
+    if isinstance(runner, QuizRunner):
+        runner.serve_takeovers(bot)
 
-    Failures are ignored; one log line. The Telegram rounds and questions are then removed from the
-    lists, so a restart of the Telegram adapter alone does not repeat the messages.
-    """
-    ours = [r for r in services.interrupted_rounds if r.platform == PLATFORM]
-    cut = [q for q in services.cut_questions if q.platform == PLATFORM]
-    if not ours and not cut:
-        return
-    services.interrupted_rounds[:] = [r for r in services.interrupted_rounds if r.platform != PLATFORM]
-    services.cut_questions[:] = [q for q in services.cut_questions if q.platform != PLATFORM]
-    closed = 0
-    for question in cut:
-        try:
-            await close_cut_question(bot, question)
-            closed += 1
-        except (TelegramError, TimeoutError, ValueError):
-            pass
+    async def tell(chat_id: str) -> None:
+        await asyncio.wait_for(bot.send_message(int(chat_id), INTERRUPTED_TEXT), BEST_EFFORT_TIMEOUT_S)
+
+    closed, cut, told, chats = await announce_restart(
+        services.quiz, PLATFORM, lambda q: close_cut_question(bot, q), tell,
+        errors=(TelegramError, TimeoutError, ValueError))
     if cut:
-        log.info("telegram: closed %d of %d quiz question(s) cut by the restart", closed, len(cut))
-    failed = 0
-    for rnd in ours:
-        try:
-            await asyncio.wait_for(bot.send_message(int(rnd.chat_id), INTERRUPTED_TEXT),
-                                   BEST_EFFORT_TIMEOUT_S)
-        except (TelegramError, TimeoutError, ValueError):
-            failed += 1
-    log.info("telegram: told %d chat(s) their quiz was interrupted by a restart (%d failed)",
-             len(ours) - failed, failed)
+        log.info("telegram: closed %d of %d quiz question(s) cut by the restart", closed, cut)
+    if chats:
+        log.info("telegram: told %d chat(s) their quiz was interrupted by a restart (%d failed)",
+                 told, chats - told)

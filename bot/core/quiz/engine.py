@@ -1,6 +1,7 @@
 """Quiz rounds for a chat, platform-neutral. Adapters render questions and collect answers.
 
-A round, as the adapters drive it::
+:class:`bot.core.quiz.session.RoundSession` drives a round through this engine for every platform (the
+adapters only supply a transport). A round, as the session drives it::
 
     rq = await engine.start(chat, n=5, difficulty="kids")     # RoundAlreadyRunning / NoQuestions
     while rq is not None:
@@ -28,8 +29,8 @@ Photo rounds: after a confident identification the adapter calls :meth:`QuizEngi
 puts the returned key in its "Quiz the group!" button; pressing it calls
 :meth:`QuizEngine.start_photo_round`.
 
-Every text here is plain text (adapters escape it). The engine runs no timers: the adapter tells it when
-a question closes (Telegram: ``open_period`` of the poll, 5-600 s is sensible; Discord: a view timeout).
+Every text here is plain text (adapters escape it). The engine runs no timers: the round session tells
+it when a question closes (:mod:`bot.core.quiz.session`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ import asyncio
 import re
 import secrets
 from collections import OrderedDict
+from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.core.metrics import count_quiz_answer
 from bot.core.quiz.questions import (
@@ -216,6 +219,11 @@ class QuizEngine:
         self._start_lock = asyncio.Lock()
         self._photos: OrderedDict[str, PhotoRef] = OrderedDict()
         self._photo_memory = max(1, int(photo_memory))
+        #: The :class:`bot.core.quiz.session.RoundSessions` of each platform in this process, newest
+        #: first registered by their constructor (the terminal keeps its rounds here between lines).
+        self.sessions: dict[str, Any] = {}
+        self._notices_rounds: list[Round] = []
+        self._notices_cut: list[CutQuestion] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -227,14 +235,77 @@ class QuizEngine:
         """
         return (await self.close_cut_rounds())[0]
 
-    async def close_cut_rounds(self) -> tuple[list[Round], list[CutQuestion]]:
+    async def close_cut_rounds(self, exclude: Collection[int] = ()) -> tuple[list[Round], list[CutQuestion]]:
         """Close rounds cut off by a restart (``interrupted``) and their open questions, whose answers
         are settled (they count: they were given in time). Returns the rounds and the cut questions; for
         each question, close its message where it was posted and show :func:`restart_reveal_text`.
 
-        Call once before the adapters start.
+        ``exclude``: ids of rounds another replica still drives
+        (:meth:`bot.core.quiz.leases.LeaseStore.held_elsewhere`).
+        Call once before the adapters start. Each platform's adapter takes its rounds and questions
+        once with :meth:`take_restart_notices` to tell those chats.
         """
-        return await self.store.close_cut_rounds()
+        rounds, cut = await self.store.close_cut_rounds(exclude=exclude)
+        self._notices_rounds.extend(rounds)
+        self._notices_cut.extend(cut)
+        return rounds, cut
+
+    def take_restart_notices(self, platform: str) -> tuple[list[Round], list[CutQuestion]]:
+        """The rounds of ``platform`` cut by the last stop and their open questions, handed out once per
+        engine (process): a second call, e.g. by a reconnecting client, gets ``([], [])``."""
+        rounds = [r for r in self._notices_rounds if r.platform == platform]
+        cut = [q for q in self._notices_cut if q.platform == platform]
+        self._notices_rounds[:] = [r for r in self._notices_rounds if r.platform != platform]
+        self._notices_cut[:] = [q for q in self._notices_cut if q.platform != platform]
+        return rounds, cut
+
+    def pending_restart_notices(self, platform: str) -> tuple[list[Round], list[CutQuestion]]:
+        """What :meth:`take_restart_notices` would hand out now, without taking it."""
+        return ([r for r in self._notices_rounds if r.platform == platform],
+                [q for q in self._notices_cut if q.platform == platform])
+
+    def plan(self, chat: ChatRef) -> list[Question]:
+        """Every question of ``chat``'s running round, in order (``[]`` without a round): stored at the
+        round's start so that another replica can continue it."""
+        active = self._active.get(chat.key)
+        return list(active.questions) if active else []
+
+    async def adopt(
+        self,
+        chat: ChatRef,
+        rnd: Round,
+        questions: list[Question],
+        index: int,
+        question_id: int | None,
+        *,
+        open_: bool,
+        message_id: str | None,
+    ) -> RoundQuestion:
+        """Drive a round another replica started (taken over from its expired lease): ``questions`` is
+        its plan, ``index`` the question asked last (``question_id``, ``None``: not recorded yet, then it
+        is recorded now), ``open_`` whether it is still open and ``message_id`` where answers to it come
+        from. Returns that question.
+
+        Raises:
+            RoundAlreadyRunning: this process already runs a round in ``chat``.
+        """
+        async with self._start_lock:
+            if chat.key in self._active:
+                raise RoundAlreadyRunning(ALREADY_RUNNING_TEXT)
+            active = _Active(chat, rnd, questions, index=index, open=open_)
+            active.question_id = question_id if question_id is not None else await self._record(active)
+            if message_id is not None:
+                active.message_id = str(message_id)
+                self._by_message[(chat.platform, active.message_id)] = chat.key
+            self._active[chat.key] = active
+        return active.current()
+
+    def forget(self, chat: ChatRef) -> None:
+        """Forget ``chat``'s round in this process without ending it in the database (another replica
+        drives it now)."""
+        active = self._active.pop(chat.key, None)
+        if active is not None and active.message_id is not None:
+            self._by_message.pop((chat.platform, active.message_id), None)
 
     def is_running(self, chat: ChatRef) -> bool:
         """True while ``chat`` has a round in progress."""
