@@ -43,7 +43,7 @@ class Replica:
 
     def __init__(self, store: StateStore, name: str, clock: Clock) -> None:
         self.store = store
-        self.engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store, clock=clock)
+        self.engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store)
         self.leases = LeaseStore(store, name, TTL, clock)
         self.timer = QuestionClock()
         self.transports: list[FakeTransport] = []
@@ -188,7 +188,7 @@ async def test_startup_leaves_rounds_another_replica_holds(stores, clock: Clock)
     clock.now += TTL + 1
     b_leases = LeaseStore(b_store, "B", TTL, clock)
     assert await b_leases.held_elsewhere() == [held.id, dead.id]  # by the leases alone
-    engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), b_store, clock=clock)
+    engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), b_store)
     closed, _ = await engine.close_cut_rounds(exclude=await b_leases.startup_exclusions())
     assert sorted(r.id for r in closed) == sorted([cut.id, ours.id, dead.id, expired.id])
     assert (await b_store.get_round(held.id)).status == "running"
