@@ -14,8 +14,8 @@ from bot.core.card import FactCard
 from bot.core.identify import IdentifyService
 from bot.core.photo import IdentifyPhoto
 from bot.core.quiz.engine import QuizEngine
-from bot.core.quiz.leases import LeaseStore
 from bot.core.quiz.questions import QuestionGenerator
+from bot.core.quiz.takeover import LeaseStore
 from bot.core.ratelimit import UserRateLimiter
 from bot.core.shared_ratelimit import RedisRateLimiter, rate_check
 from bot.core.species import SpeciesRepository
@@ -40,7 +40,7 @@ class Services:
             adapter tells its chats once through ``quiz.take_restart_notices``, see
             ``bot.core.quiz.session.announce_restart``).
         cut_questions: the questions those rounds had open (a record, as ``interrupted_rounds``).
-        leases: this replica's round leases (``REPLICA_ID``), see :mod:`bot.core.quiz.leases`.
+        leases: this replica's round leases (``REPLICA_ID``), see :mod:`bot.core.quiz.takeover`.
     """
 
     settings: Settings

@@ -13,9 +13,9 @@ import socket
 import pytest
 
 from bot.core.quiz.engine import ChatRef, QuizEngine
-from bot.core.quiz.leases import LeaseStore, question_from_json, question_to_json, replica_id
-from bot.core.quiz.questions import QuestionGenerator
+from bot.core.quiz.questions import QuestionGenerator, question_from_json, question_to_json
 from bot.core.quiz.session import RoundConfig, RoundSessions, StopRefused
+from bot.core.quiz.takeover import LeaseStore, replica_id
 from bot.settings import Settings
 from bot.state.store import StateStore
 from tests.quiz_clock import QuestionClock

@@ -232,7 +232,7 @@ class QuizStore(Database):
         can close each question's message where it was posted. Call once at start-up.
 
         ``platforms``: only rounds of these platforms (``None``: all). ``exclude``: ids of rounds left
-        running (another replica still holds their lease, see :mod:`bot.core.quiz.leases`).
+        running (another replica still holds their lease, see :mod:`bot.state.leases`).
         """
         now = self._clock()
         running = rounds.c.status == RUNNING

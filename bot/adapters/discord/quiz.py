@@ -47,7 +47,6 @@ from bot.core.quiz.engine import (
     RoundAlreadyRunning,
     RoundQuestion,
 )
-from bot.core.quiz.leases import LeaseStore
 from bot.core.quiz.session import (
     STOP_NOT_ALLOWED_TEXT,
     Posted,
@@ -58,6 +57,7 @@ from bot.core.quiz.session import (
     TextKind,
     round_config,
 )
+from bot.core.quiz.takeover import LeaseStore
 from bot.state.quiz import AskedQuestion, Round
 
 log = logging.getLogger(__name__)

@@ -218,7 +218,7 @@ class QuizRunner:
 
     def serve_takeovers(self, bot: Bot) -> None:
         """Continue rounds other replicas stopped driving (their lease expired), with ``bot``; renew this
-        replica's leases (see :mod:`bot.core.quiz.leases`)."""
+        replica's leases (see :mod:`bot.core.quiz.takeover`)."""
         self.sessions.resume = lambda rnd, last: self._resume(bot, rnd, last)
         self.sessions.start_keeper()
 

@@ -241,7 +241,7 @@ class QuizEngine:
         each question, close its message where it was posted and show :func:`restart_reveal_text`.
 
         ``exclude``: ids of rounds another replica still drives
-        (:meth:`bot.core.quiz.leases.LeaseStore.held_elsewhere`).
+        (:meth:`bot.state.leases.RoundLeases.held_elsewhere`).
         Call once before the adapters start. Each platform's adapter takes its rounds and questions
         once with :meth:`take_restart_notices` to tell those chats.
         """

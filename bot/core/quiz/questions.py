@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from bot.core.messages import IUCN_NAMES
 from bot.core.names import NameIndex
@@ -167,6 +168,29 @@ class Question:
     def correct_option(self) -> str:
         """The text of the right option."""
         return self.options[self.correct_index]
+
+
+def question_to_json(q: Question) -> dict[str, Any]:
+    """A question as JSON-able data (see :func:`question_from_json`), e.g. for a round's stored plan."""
+    return {
+        "kind": q.kind.value, "prompt": q.prompt, "options": list(q.options),
+        "correct_index": q.correct_index, "explanation": q.explanation,
+        "scientific_name": q.scientific_name, "difficulty": q.difficulty.value,
+        "option_keys": list(q.option_keys), "variant": q.variant, "photo_file_id": q.photo_file_id,
+    }
+
+
+def question_from_json(d: dict[str, Any]) -> Question:
+    """The question :func:`question_to_json` stored.
+
+    Raises:
+        KeyError, ValueError: not a stored question.
+    """
+    return Question(
+        QuestionKind(d["kind"]), str(d["prompt"]), tuple(d["options"]), int(d["correct_index"]),
+        str(d["explanation"]), str(d["scientific_name"]), Difficulty(d["difficulty"]),
+        tuple(d.get("option_keys") or ()), str(d.get("variant") or ""), d.get("photo_file_id"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

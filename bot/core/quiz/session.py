@@ -29,10 +29,10 @@ Answers: :meth:`RoundSessions.answer` (the adapter knows the chat: Discord butto
 :meth:`RoundSessions.answer_by_message` (Telegram poll answers carry only the poll id; an answer that
 overtakes the registration of a poll being posted waits for it, at most :data:`REGISTRATION_WAIT_S`).
 
-Several replicas (issue 13): with a :class:`~bot.core.quiz.leases.LeaseStore`, a session holds its round's
-lease and renews it every ``renew_s``; :meth:`RoundSessions.take_over_expired` (run periodically by
-:meth:`RoundSessions.run_takeover`) continues rounds whose owner stopped renewing. See
-:mod:`bot.core.quiz.leases`.
+Several replicas (issue 13): with a :class:`~bot.core.quiz.takeover.LeaseStore`, a session holds its
+round's lease and renews it every ``renew_s``; :meth:`RoundSessions.take_over_expired` (run periodically
+by :meth:`RoundSessions.run_takeover`) continues rounds whose owner stopped renewing. See
+:mod:`bot.core.quiz.takeover`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from bot.core.quiz.questions import Difficulty
 from bot.state.quiz import AnswerResult, AskedQuestion, CutQuestion, Round
 
 if TYPE_CHECKING:
-    from bot.core.quiz.leases import LeaseStore
+    from bot.core.quiz.takeover import LeaseStore
 
 log = logging.getLogger(__name__)
 
@@ -636,9 +636,10 @@ class RoundSessions:
         posted: Posted | None = None,
         closes_at: float | None = None,
     ) -> RoundSession:
-        """A session for a round taken over from another replica (see :func:`bot.core.quiz.leases.take_over`):
-        ``first`` is the question to go on with; ``posted`` when it is posted already (then it is
-        revealed when ``closes_at`` has passed). Not started yet: call :meth:`RoundSession.begin`."""
+        """A session for a round taken over from another replica (see
+        :func:`bot.core.quiz.takeover.take_over`): ``first`` is the question to go on with; ``posted``
+        when it is posted already (then it is revealed when ``closes_at`` has passed). Not started yet:
+        call :meth:`RoundSession.begin`."""
         return self._session(first, chat, transport, starter_id, adopted=True, resume=posted,
                              resume_closes_at=closes_at)
 
@@ -745,7 +746,7 @@ class RoundSessions:
             return await _shielded(self.engine.stop(chat))  # a round nobody drives (should not happen)
         if self.leases is None:
             return None
-        from bot.core.quiz.leases import stop_elsewhere
+        from bot.core.quiz.takeover import stop_elsewhere
 
         return await stop_elsewhere(self.leases, chat, user_id, admin, transport)
 
@@ -813,7 +814,7 @@ class RoundSessions:
         Returns the sessions taken over."""
         if self.leases is None or self.resume is None:
             return []
-        from bot.core.quiz.leases import take_over
+        from bot.core.quiz.takeover import take_over
 
         async with self._takeover_lock:
             return await take_over(self)
