@@ -1,0 +1,288 @@
+"""Two webhook replicas as real processes (issue 13): ``reptile-museum run`` twice, sharing a fresh
+PostgreSQL database and Redis, behind a round-robin proxy on 127.0.0.1, talking to the fake Bot API in
+this process. Telegram is played by :class:`tests.replica_processes.TelegramDeliverer` (an update whose
+request fails or times out is delivered again). 300 photos (real small JPEGs, the real model) and a quiz
+of 5 questions with 10 players flow through the proxy; one replica is SIGKILLed in the middle.
+
+What is checked, as a user would see it:
+
+* every photo gets a reply, at most one, except an update Telegram delivered more than once, which gets
+  at most two; the only photos allowed no reply are ones the killed replica had already acknowledged
+  (answered 200) when it died: Telegram does not deliver those again (README, "Running at scale");
+* every player's answered and right counts on the leaderboard lie between the answers that only the
+  surviving replica received and all the answers given (nothing double-counted, nothing lost that a
+  living replica acknowledged);
+* the quiz finishes (round closed, summary posted) on the surviving replica.
+
+Killing the replica that runs the round needs the round lease and takeover, which is not built yet:
+that test is an expected failure (strict, so it shows up once takeover lands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.core.quiz.state import StateStore
+from bot.core.shared_ratelimit import RedisRateLimiter
+from bot.selftest import delivered, key_of, reply_key
+from bot.settings import PROJECT_ROOT
+from tests.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.replica_processes import (
+    BotProcess,
+    RoundRobinProxy,
+    TelegramDeliverer,
+    free_port,
+    poll_until,
+)
+from tests.state_backends import REDIS_URL, drop_postgres_database, fresh_postgres_database, unavailable
+from tests.synthetic_photos import STYLES, photo
+
+pytestmark = pytest.mark.slow
+
+GROUP = -100_555_000
+QUESTIONS = 5
+PLAYERS = [(9001 + i, f"Player{i}") for i in range(10)]
+OPEN_PERIOD_S = 8
+#: Upper bound of the waits for replies and for the quiz, seconds (generous: 2 cores, other jobs).
+WAIT_S = 150.0
+
+
+def _jpegs(n: int, seed: int) -> list[bytes]:
+    """``n`` distinct small JPEGs drawn by :mod:`tests.synthetic_photos`."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        colour, shape = STYLES[i % len(STYLES)]
+        buf = io.BytesIO()
+        photo(rng, colour, shape).save(buf, "JPEG", quality=85)
+        out.append(buf.getvalue())
+    return out
+
+
+@dataclass
+class Topology:
+    """The running topology of one test."""
+
+    fake: FakeTelegram
+    proxy: RoundRobinProxy
+    replicas: list[BotProcess]
+    telegram: TelegramDeliverer
+    store: StateStore
+    update_ids: itertools.count = field(default_factory=lambda: itertools.count(500_001))
+
+    def update(self, **body: object) -> dict:
+        """An update with a fresh ``update_id``."""
+        return {"update_id": next(self.update_ids), **body}
+
+
+async def _require_servers() -> tuple[str, str]:
+    url = await fresh_postgres_database()  # skips (fails in CI) without PostgreSQL
+    if not await RedisRateLimiter(REDIS_URL, 1, 60).ping():
+        await drop_postgres_database(url)
+        unavailable(f"Redis at {REDIS_URL}", ConnectionError("no answer to PING"))
+    return url, REDIS_URL
+
+
+@pytest.fixture
+async def topology(tmp_path: Path) -> AsyncIterator[Topology]:
+    db_url, redis_url = await _require_servers()
+    secret = secrets.token_urlsafe(24)
+    hook_ports = [free_port(), free_port()]
+    replicas: list[BotProcess] = []
+    store: StateStore | None = None
+    try:
+        async with FakeTelegram() as fake:
+            proxy = await RoundRobinProxy(hook_ports).start()
+            try:
+                for i, port in enumerate(hook_ports):
+                    replicas.append(BotProcess(f"replica{i}", {
+                        "TELEGRAM_BOT_TOKEN": FAKE_TOKEN,
+                        "TELEGRAM_BASE_URL": fake.base_url,
+                        "TELEGRAM_BASE_FILE_URL": fake.base_file_url,
+                        "TELEGRAM_WEBHOOK_URL": proxy.url,
+                        "TELEGRAM_WEBHOOK_LISTEN": "127.0.0.1",
+                        "TELEGRAM_WEBHOOK_PORT": str(port),
+                        "TELEGRAM_WEBHOOK_SECRET": secret,
+                        "DISCORD_BOT_TOKEN": "",
+                        "STATE_DB_URL": db_url,
+                        "REDIS_URL": redis_url,
+                        "SPECIES_DB_PATH": str(PROJECT_ROOT / "species.sqlite"),
+                        "QUIZ_OPEN_PERIOD_S": str(OPEN_PERIOD_S),
+                        "INFERENCE_WORKERS": "1",
+                        "LOG_LEVEL": "INFO",
+                    }, tmp_path, free_port()))
+                for r in replicas:  # one after the other: both migrate the same fresh database
+                    await r.start()
+                    await r.wait_ready()
+                store = await StateStore.open(db_url)
+                async with TelegramDeliverer(proxy.url, secret) as telegram:
+                    yield Topology(fake, proxy, replicas, telegram, store)
+            finally:
+                for r in replicas:
+                    await r.kill()
+                await proxy.close()
+    finally:
+        if store is not None:
+            await store.close()
+        await drop_postgres_database(db_url)
+
+
+@dataclass
+class Quiz:
+    """The quiz played by :func:`_play_quiz`: every answer given, and the update that carried it."""
+
+    start_update: int = 0
+    round_id: int | None = None
+    polls: list[dict] = field(default_factory=list)
+    #: (update_id, user_id, right?) of every poll answer sent.
+    answers: list[tuple[int, int, bool]] = field(default_factory=list)
+    second_question: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _play_quiz(top: Topology, quiz: Quiz, seed: int) -> None:
+    """Start ``/quiz 5`` in a group; answer each question (10 players, seeded right/wrong) as it comes."""
+    rng = np.random.default_rng(seed)
+    start = top.update(message=top.fake.message(chat=top.fake.group_chat(GROUP),
+                                                from_user=top.fake.user(PLAYERS[0][0], PLAYERS[0][1]),
+                                                text=f"/quiz {QUESTIONS}"))
+    quiz.start_update = start["update_id"]
+    top.telegram.send(start)
+    after = 0
+    while len(quiz.polls) < QUESTIONS:
+        rec = await top.fake.wait_for("sendPoll", lambda p: int(p["chat_id"]) == GROUP,
+                                      timeout=WAIT_S, after=after)
+        after = top.fake.requests.index(rec) + 1
+        poll = rec.result["poll"]
+        quiz.polls.append(poll)
+        if quiz.round_id is None:
+            running = await top.store.running_round("telegram", GROUP)
+            quiz.round_id = running.id if running else None
+        right = rec.params.get("correct_option_ids", rec.params.get("correct_option_id"))
+        right = int(right[0] if isinstance(right, list) else right)
+        for user_id, name in PLAYERS:
+            is_right = bool(rng.random() < 0.6)
+            wrong = [i for i in range(len(poll["options"])) if i != right]
+            choice = right if is_right else int(rng.choice(wrong))
+            update = top.update(poll_answer={
+                "poll_id": poll["id"], "user": top.fake.user(user_id, name), "option_ids": [choice],
+                "option_persistent_ids": [poll["options"][choice]["persistent_id"]]})
+            quiz.answers.append((update["update_id"], user_id, is_right))
+            top.telegram.send(update)
+        if len(quiz.polls) == 2:
+            quiz.second_question.set()
+
+
+def _photo_replies(fake: FakeTelegram) -> dict[tuple[int, int], int]:
+    counts: dict[tuple[int, int], int] = {}
+    for r in fake.requests:
+        if delivered(r):
+            key = reply_key(r.params)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+async def _scenario(top: Topology, kill: str, photos: int, seed: int) -> None:
+    """Photos and the quiz at once; SIGKILL ``kill`` ("other" or "owner" of the round) halfway."""
+    jpegs = _jpegs(12, seed)
+    quiz = Quiz()
+    quiz_task = asyncio.create_task(_play_quiz(top, quiz, seed))
+    sent: list[tuple[int, tuple[int, int]]] = []  # (update_id, (chat id, message id))
+
+    async def send_photos() -> None:
+        for i in range(photos):
+            chat_id = 7_000_000 + seed * 10_000 + i  # each photo its own kid: the limit never applies
+            msg = top.fake.message(chat=top.fake.private_chat(chat_id),
+                                   photo=top.fake.photo_sizes(jpegs[i % len(jpegs)], 160, 120))
+            update = top.update(message=msg)
+            sent.append((update["update_id"], key_of(msg)))
+            top.telegram.send(update)
+            await asyncio.sleep(0.1)  # a steady 10 photos a second offered, like a busy afternoon
+
+    photo_task = asyncio.create_task(send_photos())
+    try:
+        # The middle: half the photos answered and the second question out.
+        await poll_until("half the photos answered",
+                         lambda: sum(1 for _, k in sent if _photo_replies(top.fake).get(k)) >= photos // 2,
+                         WAIT_S, every=0.2)
+        await asyncio.wait_for(quiz.second_question.wait(), WAIT_S)
+        owners = top.proxy.acked_by(quiz.start_update)
+        assert len(owners) == 1, f"/quiz acknowledged by {owners}"
+        owner = owners.pop()
+        victim = owner if kill == "owner" else 1 - owner
+        await top.replicas[victim].kill()
+        survivor = top.replicas[1 - victim]
+
+        await asyncio.wait_for(photo_task, WAIT_S)
+        await top.telegram.drain(WAIT_S)
+
+        def lost_only_at_the_victim(update_id: int) -> bool:
+            return victim in top.proxy.acked_by(update_id)
+
+        def photos_settled() -> bool:
+            replies = _photo_replies(top.fake)
+            return all(replies.get(k) or lost_only_at_the_victim(u) for u, k in sent)
+
+        await poll_until("a reply to every photo a living replica acknowledged", photos_settled, WAIT_S)
+        if kill == "owner":  # the survivor must take the round over within a few open periods
+            await poll_until("the next question from the surviving replica",
+                             lambda: len(quiz.polls) > 2, 4 * (OPEN_PERIOD_S + 3))
+        await asyncio.wait_for(quiz_task, WAIT_S)
+        assert quiz.round_id is not None
+
+        async def finished() -> bool:
+            rnd = await top.store.get_round(quiz.round_id)
+            return rnd is not None and rnd.status == "finished"
+
+        await poll_until("the quiz round to finish", finished, WAIT_S, every=0.5)
+        last_poll = max(i for i, r in enumerate(top.fake.requests) if r.method == "sendPoll")
+        summary = [r for r in top.fake.requests[last_poll:]
+                   if r.method == "sendMessage" and int(r.params["chat_id"]) == GROUP]
+        assert summary, "no reveal or summary after the last question"
+        assert survivor.alive, survivor.log()[-3000:]
+
+        # Photos: at most one reply each, two only where Telegram delivered the update again.
+        replies = _photo_replies(top.fake)
+        lost = []
+        for update_id, key in sent:
+            n = replies.get(key, 0)
+            assert n <= 2 and (n <= 1 or top.telegram.attempts_of[update_id] > 1), (update_id, n)
+            if n == 0:
+                assert lost_only_at_the_victim(update_id)
+                lost.append(update_id)
+        answered = photos - len(lost)
+        print(f"\n{photos} photos: {answered} answered, {len(lost)} acknowledged by the killed replica "
+              f"and never answered; {sum(1 for u, _ in sent if top.telegram.attempts_of[u] > 1)} "
+              f"delivered more than once")
+        assert answered >= photos // 2
+
+        # Scores: between what only the survivor received and everything given; one answer a question.
+        for user_id, _name in PLAYERS:
+            mine = [(u, right) for u, who, right in quiz.answers if who == user_id]
+            sure = [(u, right) for u, right in mine if victim not in top.proxy.acked_by(u)]
+            row = await top.store.user_score("telegram", GROUP, user_id)
+            got_answered = row.answered if row else 0
+            got_right = row.correct if row else 0
+            assert len(sure) <= got_answered <= len(mine) <= QUESTIONS, (user_id, got_answered, mine)
+            assert sum(r for _, r in sure) <= got_right <= sum(r for _, r in mine), (user_id, got_right)
+    finally:
+        for task in (quiz_task, photo_task):
+            task.cancel()
+        await asyncio.gather(quiz_task, photo_task, return_exceptions=True)
+
+
+async def test_two_replicas_survive_a_sigkill_of_the_one_not_running_the_quiz(topology: Topology) -> None:
+    await _scenario(topology, kill="other", photos=300, seed=1)
+
+
+@pytest.mark.xfail(reason="needs round lease takeover (issue 13)", strict=True)
+async def test_the_quiz_finishes_after_a_sigkill_of_the_replica_running_it(topology: Topology) -> None:
+    await _scenario(topology, kill="owner", photos=100, seed=2)
