@@ -120,7 +120,7 @@ async def topology(tmp_path: Path) -> AsyncIterator[Topology]:
                         "INFERENCE_WORKERS": "1",
                         "LOG_LEVEL": "INFO",
                     }, tmp_path, free_port()))
-                for r in replicas:  # one after the other: both migrate the same fresh database
+                for r in replicas:  # one after the other: see tests/test_replica_startup.py
                     await r.start()
                     await r.wait_ready()
                 store = await StateStore.open(db_url)
