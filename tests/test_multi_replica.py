@@ -143,8 +143,8 @@ class Quiz:
     start_update: int = 0
     round_id: int | None = None
     polls: list[dict] = field(default_factory=list)
-    #: (update_id, user_id, right?) of every poll answer sent.
-    answers: list[tuple[int, int, bool]] = field(default_factory=list)
+    #: (update_id, user_id, right?, poll id) of every poll answer sent.
+    answers: list[tuple[int, int, bool, str]] = field(default_factory=list)
     second_question: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -175,7 +175,7 @@ async def _play_quiz(top: Topology, quiz: Quiz, seed: int) -> None:
             update = top.update(poll_answer={
                 "poll_id": poll["id"], "user": top.fake.user(user_id, name), "option_ids": [choice],
                 "option_persistent_ids": [poll["options"][choice]["persistent_id"]]})
-            quiz.answers.append((update["update_id"], user_id, is_right))
+            quiz.answers.append((update["update_id"], user_id, is_right, poll["id"]))
             top.telegram.send(update)
         if len(quiz.polls) == 2:
             quiz.second_question.set()
@@ -267,9 +267,18 @@ async def _scenario(top: Topology, kill: str, photos: int, seed: int) -> None:
               f"delivered more than once")
         assert answered >= photos // 2
 
+        # The first question closed while both replicas ran, the answers spread over both: every one
+        # of them was stored (the round's replica stored its own, the other one through the database).
+        first = await top.store.question_by_message("telegram", quiz.polls[0]["id"])
+        given = [right for _u, _who, right, poll_id in quiz.answers if poll_id == quiz.polls[0]["id"]]
+        assert first is not None and first.closed
+        assert {top.proxy.acked_by(u).pop() for u, *_rest in quiz.answers[:len(PLAYERS)]} == {0, 1}
+        assert await top.store.answer_count(first.id) == len(given) == len(PLAYERS)
+        assert await top.store.right_count(first.id) == sum(given)
+
         # Scores: between what only the survivor received and everything given; one answer a question.
         for user_id, _name in PLAYERS:
-            mine = [(u, right) for u, who, right in quiz.answers if who == user_id]
+            mine = [(u, right) for u, who, right, _poll in quiz.answers if who == user_id]
             sure = [(u, right) for u, right in mine if victim not in top.proxy.acked_by(u)]
             row = await top.store.user_score("telegram", GROUP, user_id)
             got_answered = row.answered if row else 0
