@@ -7,15 +7,19 @@ of 5 questions with 10 players flow through the proxy; one replica is SIGKILLed 
 What is checked, as a user would see it:
 
 * every photo gets a reply, at most one, except an update Telegram delivered more than once, which gets
-  at most two; the only photos allowed no reply are ones the killed replica had already acknowledged
-  (answered 200) when it died: Telegram does not deliver those again (README, "Running at scale");
-* every player's answered and right counts on the leaderboard lie between the answers that only the
-  surviving replica received and all the answers given (nothing double-counted, nothing lost that a
-  living replica acknowledged);
+  at most two; the only photos allowed no reply are ones that reached the killed replica: it had
+  acknowledged them (answered 200) before handling them, so Telegram does not deliver them again, or it
+  had claimed their ``update_id`` when it died, so the re-delivery is skipped as a duplicate (README,
+  "Running at scale");
+* every player's answered and right counts on the leaderboard lie between the answers that never
+  reached the killed replica and all the answers given (nothing double-counted, nothing lost that only
+  a living replica received);
 * the quiz finishes (round closed, summary posted) on the surviving replica.
 
-Killing the replica that runs the round needs the round lease and takeover, which is not built yet:
-that test is an expected failure (strict, so it shows up once takeover lands).
+Two expected failures (strict, so they show up once fixed): killing the replica that runs the round
+needs the round lease and takeover, not built yet; and an update the killed replica was in the middle
+of is lost (acknowledged on arrival, claimed before handling), where the issue asks for it to be handled
+by another replica.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ class Topology:
     replicas: list[BotProcess]
     telegram: TelegramDeliverer
     store: StateStore
+    db_url: str
     update_ids: itertools.count = field(default_factory=lambda: itertools.count(500_001))
 
     def update(self, **body: object) -> dict:
@@ -125,7 +130,7 @@ async def topology(tmp_path: Path) -> AsyncIterator[Topology]:
                     await r.wait_ready()
                 store = await StateStore.open(db_url)
                 async with TelegramDeliverer(proxy.url, secret) as telegram:
-                    yield Topology(fake, proxy, replicas, telegram, store)
+                    yield Topology(fake, proxy, replicas, telegram, store, db_url)
             finally:
                 for r in replicas:
                     await r.kill()
@@ -143,8 +148,8 @@ class Quiz:
     start_update: int = 0
     round_id: int | None = None
     polls: list[dict] = field(default_factory=list)
-    #: (update_id, user_id, right?, poll id) of every poll answer sent.
-    answers: list[tuple[int, int, bool, str]] = field(default_factory=list)
+    #: (update_id, user_id, right?, poll id, option) of every poll answer sent.
+    answers: list[tuple[int, int, bool, str, int]] = field(default_factory=list)
     second_question: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -175,7 +180,7 @@ async def _play_quiz(top: Topology, quiz: Quiz, seed: int) -> None:
             update = top.update(poll_answer={
                 "poll_id": poll["id"], "user": top.fake.user(user_id, name), "option_ids": [choice],
                 "option_persistent_ids": [poll["options"][choice]["persistent_id"]]})
-            quiz.answers.append((update["update_id"], user_id, is_right, poll["id"]))
+            quiz.answers.append((update["update_id"], user_id, is_right, poll["id"], choice))
             top.telegram.send(update)
         if len(quiz.polls) == 2:
             quiz.second_question.set()
@@ -227,7 +232,8 @@ async def _scenario(top: Topology, kill: str, photos: int, seed: int) -> None:
         await top.telegram.drain(WAIT_S)
 
         def lost_only_at_the_victim(update_id: int) -> bool:
-            return victim in top.proxy.acked_by(update_id)
+            """The update reached the killed replica (acknowledged, or killed while it was sent)."""
+            return any(d.backend == victim for d in top.proxy.deliveries.get(update_id, []))
 
         def photos_settled() -> bool:
             replies = _photo_replies(top.fake)
@@ -237,7 +243,7 @@ async def _scenario(top: Topology, kill: str, photos: int, seed: int) -> None:
         if kill == "owner":  # the survivor must take the round over within a few open periods
             await poll_until("the next question from the surviving replica",
                              lambda: len(quiz.polls) > polls_at_kill or polls_at_kill == QUESTIONS,
-                             4 * (OPEN_PERIOD_S + 3))
+                             3 * (OPEN_PERIOD_S + 3))
         await asyncio.wait_for(quiz_task, WAIT_S)
         assert quiz.round_id is not None
 
@@ -262,15 +268,15 @@ async def _scenario(top: Topology, kill: str, photos: int, seed: int) -> None:
                 assert lost_only_at_the_victim(update_id)
                 lost.append(update_id)
         answered = photos - len(lost)
-        print(f"\n{photos} photos: {answered} answered, {len(lost)} acknowledged by the killed replica "
-              f"and never answered; {sum(1 for u, _ in sent if top.telegram.attempts_of[u] > 1)} "
+        print(f"\n{photos} photos: {answered} answered, {len(lost)} reached the killed replica "
+              f"and were never answered; {sum(1 for u, _ in sent if top.telegram.attempts_of[u] > 1)} "
               f"delivered more than once")
         assert answered >= photos // 2
 
         # The first question closed while both replicas ran, the answers spread over both: every one
         # of them was stored (the round's replica stored its own, the other one through the database).
         first = await top.store.question_by_message("telegram", quiz.polls[0]["id"])
-        given = [right for _u, _who, right, poll_id in quiz.answers if poll_id == quiz.polls[0]["id"]]
+        given = [right for _u, _who, right, poll_id, _ in quiz.answers if poll_id == quiz.polls[0]["id"]]
         assert first is not None and first.closed
         assert {top.proxy.acked_by(u).pop() for u, *_rest in quiz.answers[:len(PLAYERS)]} == {0, 1}
         assert await top.store.answer_count(first.id) == len(given) == len(PLAYERS)
@@ -278,17 +284,36 @@ async def _scenario(top: Topology, kill: str, photos: int, seed: int) -> None:
 
         # Scores: between what only the survivor received and everything given; one answer a question.
         for user_id, _name in PLAYERS:
-            mine = [(u, right) for u, who, right, _poll in quiz.answers if who == user_id]
-            sure = [(u, right) for u, right in mine if victim not in top.proxy.acked_by(u)]
+            mine = [(u, right) for u, who, right, *_ in quiz.answers if who == user_id]
+            sure = [(u, right) for u, right in mine if not lost_only_at_the_victim(u)]
             row = await top.store.user_score("telegram", GROUP, user_id)
             got_answered = row.answered if row else 0
             got_right = row.correct if row else 0
             assert len(sure) <= got_answered <= len(mine) <= QUESTIONS, (user_id, got_answered, mine)
-            assert sum(r for _, r in sure) <= got_right <= sum(r for _, r in mine), (user_id, got_right)
+            assert sum(r for _, r in sure) <= got_right <= sum(r for _, r in mine), \
+                await _explain(top, quiz, user_id, victim)
+        assert await survivor.stop() == 0, survivor.log()[-3000:]  # SIGTERM: a clean stop
     finally:
         for task in (quiz_task, photo_task):
             task.cancel()
         await asyncio.gather(quiz_task, photo_task, return_exceptions=True)
+
+
+async def _explain(top: Topology, quiz: Quiz, user_id: int, victim: int) -> str:
+    """What was sent for ``user_id`` and what the database holds: the message of a failed assertion."""
+    import asyncpg
+
+    conn = await asyncpg.connect(top.db_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT q.idx, q.message_id, q.correct_index, q.closed, q.settled, q.closes_at, a.option, "
+            "a.correct, a.answered_at FROM questions q LEFT JOIN answers a ON a.question_id = q.id "
+            "AND a.user_id = $1 ORDER BY q.idx", str(user_id))
+    finally:
+        await conn.close()
+    sent = [(poll, option, right, sorted(top.proxy.acked_by(u)), top.telegram.attempts_of[u])
+            for u, who, right, poll, option in quiz.answers if who == user_id]
+    return f"player {user_id} (victim {victim}): sent {sent}; stored {[dict(r) for r in rows]}"
 
 
 async def test_two_replicas_survive_a_sigkill_of_the_one_not_running_the_quiz(topology: Topology) -> None:
@@ -298,3 +323,24 @@ async def test_two_replicas_survive_a_sigkill_of_the_one_not_running_the_quiz(to
 @pytest.mark.xfail(reason="needs round lease takeover (issue 13)", strict=True)
 async def test_the_quiz_finishes_after_a_sigkill_of_the_replica_running_it(topology: Topology) -> None:
     await _scenario(topology, kill="owner", photos=300, seed=2)
+
+
+@pytest.mark.xfail(reason="webhook answers 200 before handling and claims update_id before handling: an "
+                          "update a replica dies in the middle of is never handled (issue 13)", strict=True)
+async def test_a_photo_the_killed_replica_was_handling_is_answered_by_the_other(topology: Topology) -> None:
+    """A replica dies in the middle of a photo (its download is slow): Telegram re-delivers the update
+    and the other replica answers it."""
+    top = topology
+    jpeg = _jpegs(1, seed=3)[0]
+    sizes = top.fake.photo_sizes(jpeg, 160, 120)
+    slow_file = sizes[-1]["file_id"]
+    top.fake.delay("getFile", 10.0, match=lambda p: p.get("file_id") == slow_file)
+    msg = top.fake.message(chat=top.fake.private_chat(7_900_001), photo=sizes)
+    update = top.update(message=msg)
+    top.telegram.send(update)
+    await poll_until("the photo's download to start",
+                     lambda: any(r.method == "getFile" and r.params.get("file_id") == slow_file
+                                 for r in top.fake.requests), WAIT_S)
+    (handling,) = {d.backend for d in top.proxy.deliveries[update["update_id"]]}
+    await top.replicas[handling].kill()
+    await top.fake.wait_for("sendMessage", lambda p: reply_key(p) == key_of(msg), timeout=30)
