@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import io
 import random
+from urllib.parse import urlsplit
 
 import aiohttp
+import numpy as np
 from PIL import Image
 
-from bot.core import metrics
+from bot.core import messages, metrics
 from bot.core.card import CardKind
 from bot.health import start_health_server
 from bot.services import Services, open_services
+from bot.settings import PROJECT_ROOT
 from tests.fakes.fake_telegram import FAKE_TOKEN, FakeTelegram
+from tests.replica_processes import BotProcess, TcpRelay, free_port, poll_until
 from tests.state_backends import _admin, drop_postgres_database, fresh_postgres_database
+from tests.synthetic_photos import photo
 from tests.telegram_fixtures import telegram_settings
+from tests.tools.selftest import is_identification_card, key_of, reply_key
 
 
 def _noise_png(seed: int) -> bytes:
@@ -103,3 +109,56 @@ def test_metric_labels_are_fixed_words() -> None:
     samples = [s for m in metrics.REGISTRY.collect() for s in m.samples]
     labels = {s.labels["kind"] for s in samples if "kind" in s.labels}
     assert labels <= set(metrics.ANSWER_KINDS)
+
+
+async def test_a_running_bot_rides_out_a_state_database_outage(fake: FakeTelegram, tmp_path) -> None:
+    """``reptile-museum run`` as a real process, its PostgreSQL reached through a TCP relay that is cut
+    and restored (the server itself keeps running for everyone else): ``/readyz`` turns 503 with
+    ``state_db: false`` and back to 200; a photo sent meanwhile gets its card, ``/score`` (which needs
+    the database) the polite error; the process never dies and stops cleanly."""
+    url = await fresh_postgres_database()
+    parts = urlsplit(url)
+    relay = await TcpRelay(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    bot = BotProcess("bot", {
+        "TELEGRAM_BOT_TOKEN": FAKE_TOKEN, "TELEGRAM_BASE_URL": fake.base_url,
+        "TELEGRAM_BASE_FILE_URL": fake.base_file_url, "TELEGRAM_WEBHOOK_URL": "", "DISCORD_BOT_TOKEN": "",
+        "STATE_DB_URL": parts._replace(netloc=f"{parts.username}@127.0.0.1:{relay.port}").geturl(),
+        "SPECIES_DB_PATH": str(PROJECT_ROOT / "species.sqlite"), "INFERENCE_WORKERS": "1",
+    }, tmp_path, free_port())
+    jpeg = io.BytesIO()
+    photo(np.random.default_rng(3), (40, 160, 60), "boxes").save(jpeg, "JPEG")
+
+    async def reply_to(text: str | None = None, with_photo: bool = False) -> str:
+        chat = fake.private_chat(6_100_000 + len(fake.requests))
+        fields = {"photo": fake.photo_sizes(jpeg.getvalue(), 160, 120)} if with_photo else {"text": text}
+        msg = fake.push_message(chat=chat, **fields)
+        rec = await fake.wait_for("sendMessage", lambda p: reply_key(p) == key_of(msg), timeout=60)
+        return str(rec.params["text"])
+
+    async def ready_is(status: int) -> bool:
+        return await bot.readyz() == status
+
+    try:
+        await bot.start()
+        await bot.wait_ready()
+        assert is_identification_card(await reply_to(with_photo=True))
+
+        await relay.cut()
+        await poll_until("/readyz 503", lambda: ready_is(503), 60)
+        status, body = await _get(bot.health_port, "/readyz")
+        assert status == 503 and '"state_db": false' in body and '"telegram": true' in body
+        assert (await _get(bot.health_port, "/healthz"))[0] == 200
+        assert is_identification_card(await reply_to(with_photo=True))  # the card, without its log line
+        assert await reply_to("/score") == messages.ERROR_TEXT  # polite, not silence
+        assert bot.alive
+
+        await relay.restore()
+        await poll_until("/readyz 200 again", lambda: ready_is(200), 60)
+        assert is_identification_card(await reply_to(with_photo=True))
+        assert bot.alive, bot.log()[-3000:]
+        assert await bot.stop() == 0, bot.log()[-3000:]
+        assert "Traceback" not in bot.log(), bot.log()[-3000:]
+    finally:
+        await bot.kill()
+        await relay.cut()
+        await drop_postgres_database(url)
