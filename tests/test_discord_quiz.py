@@ -1,4 +1,9 @@
-"""Discord quizzes end to end, through discord.py's own interaction, view-store and webhook code.
+"""Discord's side of quiz rounds (the transport's contract), end to end, through discord.py's own
+interaction, view-store and webhook code. The round's lifecycle itself (early close, the real timer,
+stop policy, shutdown, restart notice once, one round per chat) is tested once, with a fake transport, in
+``tests/test_round_session.py``; here only what Discord shows: embeds with answer buttons, presses and
+their private feedback, the reveal as a message edit with the buttons disabled, the moderator check,
+the restart clean-up and the photo button.
 
 Slash commands and button presses are Discord's documented INTERACTION_CREATE payloads parsed by
 discord.py's connection state; button presses carry the message exactly as the bot left it on the
@@ -47,6 +52,7 @@ LONG = 120.0
 #: Upper bound of every wait, seconds (a hang guard; the waits end as soon as the event happens).
 WAIT = 30.0
 SUCCESS_STYLE = 3
+MANAGE_MESSAGES = 1 << 13  # Discord permission bit: who may stop anyone's round
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -248,25 +254,7 @@ async def test_a_quiz_round_with_two_players(
     assert "bob: 1 point (1 of 2 right), number 2 here." in private_text(fake, score)
 
 
-async def test_the_real_timer_reveals_a_question_nobody_answered(
-    fake: FakeDiscord, services: Services, alice: Payloads
-) -> None:
-    """The one test on the real timer (0.2 s): nothing here has to happen before it runs out."""
-    client = await _bot(services, period=0.2)
-    try:
-        start = quiz_start(alice, questions=1)
-        await dispatch(client, start)
-        q1 = public_message(fake, start)
-        edit = await wait_edit(fake, q1["id"])
-        assert "The answer is:" in edit.json["embeds"][0]["description"]
-        assert all(b["disabled"] for row in edit.json["components"] for b in row["components"])
-        await asyncio.wait_for(client.quiz.wait_idle(), timeout=WAIT)
-        assert not services.quiz.is_running(chat())
-    finally:
-        await client.close()
-
-
-async def test_one_round_per_channel_and_stop(
+async def test_a_second_round_is_refused_and_a_moderator_stops_the_round(
     bot: ReptileBot, fake: FakeDiscord, services: Services, alice: Payloads, bob: Payloads
 ) -> None:
     start = quiz_start(alice)  # defaults: 5 kids questions
@@ -285,7 +273,8 @@ async def test_one_round_per_channel_and_stop(
     assert private_text(fake, not_yours) == dq.STOP_NOT_ALLOWED_TEXT
     assert services.quiz.is_running(chat())
 
-    stop = quiz_stop(alice)
+    stop = quiz_stop(bob)
+    stop["member"]["permissions"] = str(int(stop["member"]["permissions"]) | MANAGE_MESSAGES)  # a moderator
     await dispatch(bot, stop)
     summary = public_message(fake, stop)["embeds"][0]
     assert summary["title"] == "🛑 Quiz stopped."
@@ -296,8 +285,6 @@ async def test_one_round_per_channel_and_stop(
     edit = await wait_edit(fake, q1["id"])
     assert "The quiz was stopped" in edit.json["embeds"][0]["description"]
     assert all(b["disabled"] for row in edit.json["components"] for b in row["components"])
-    await asyncio.wait_for(bot.quiz.wait_idle(), timeout=WAIT)
-    assert fake.followups(start["token"]) == []  # no further question, no second summary
 
     again = quiz_stop(alice)
     await dispatch(bot, again)
@@ -349,7 +336,7 @@ async def test_a_press_after_a_restart_is_answered_politely(
         await first.close()
 
 
-async def test_interrupted_rounds_are_announced_once(
+async def test_a_restart_notice_the_channel_refuses_is_ignored(
     fake: FakeDiscord, tmp_path: Path, alice: Payloads
 ) -> None:
     settings = _settings(tmp_path)
@@ -357,14 +344,18 @@ async def test_interrupted_rounds_are_announced_once(
     old_bot = await _bot(first)
     await dispatch(old_bot, quiz_start(alice, questions=2))
     second = await open_services(settings)
+    client: ReptileBot | None = None
     try:
         fake.fail("POST", r"/channels/\d+/messages", 403, {"message": "Missing Access", "code": 50001})
-        for _ in range(2):  # e.g. the supervisor reconnects with a new client
-            client = await _bot(second)
-            await asyncio.wait_for(client.interrupted_notice, timeout=WAIT)
-            await client.close()
-        assert len(fake.channel_posts()) == 1  # tried once; the failure was ignored
+        client = await _bot(second)
+        await asyncio.wait_for(client.interrupted_notice, timeout=WAIT)  # the 403 was not raised
+        assert len(fake.channel_posts()) == 1  # tried once
+        start = quiz_start(alice, questions=1)  # the client still works
+        await dispatch(client, start)
+        assert public_message(fake, start)["embeds"][0]["title"] == "Quiz question"
     finally:
+        if client is not None:
+            await client.close()
         await old_bot.close()
         await second.close()
         await first.close()

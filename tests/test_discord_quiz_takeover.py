@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 
-from bot.adapters.discord.client import ReptileBot
+from bot.adapters.discord.client import ReptileBot, shard_of
+from bot.adapters.discord.quiz import DiscordQuiz
+from bot.core.quiz.session import RoundConfig
 from bot.services import open_services
+from bot.state.quiz import Round
 from tests import test_discord_quiz as _dq
 from tests.fakes.fake_discord import FakeDiscord, Payloads
 from tests.test_discord_quiz import (
@@ -78,3 +82,30 @@ async def test_a_round_whose_replica_died_is_finished_through_the_channel(
         if second is not None:
             await second.close()
         await first.close()
+
+
+def test_a_sharded_client_takes_over_only_the_rounds_of_its_own_servers() -> None:
+    """Discord sends a server's presses only to the shard that owns it, so a round is continued only by
+    a client running that shard (direct messages: shard 0), through the round's channel."""
+    guilds = {shard: next(g for g in range(1 << 22, 1 << 30, 1 << 22) if shard_of(g, 2) == shard)
+              for shard in (0, 1)}
+
+    def quiz(shard: int) -> DiscordQuiz:
+        def channel(cid: int, guild_id: int | None = None) -> tuple[str, int, int | None]:
+            return ("channel", cid, guild_id)
+
+        client = SimpleNamespace(shard_ids=[shard], shard_count=2, get_partial_messageable=channel)
+        return DiscordQuiz(client, SimpleNamespace(sessions={}), RoundConfig())  # type: ignore[arg-type]
+
+    def rnd(chat_id: int, scope_id: int) -> Round:
+        return Round(1, "discord", str(chat_id), str(scope_id), 0.0, None, "running", 3, "kids")
+
+    on_0, on_1 = quiz(0), quiz(1)
+    server_1 = rnd(77, guilds[1])
+    assert on_0.sessions.resume(server_1, None) is None  # not its server: left to shard 1
+    transport = on_1.sessions.resume(server_1, None)
+    assert transport is not None and transport.interaction is None  # no token: through the channel
+    assert transport.poster.channel == ("channel", 77, guilds[1])
+    dm = rnd(88, 88)
+    assert on_1.sessions.resume(dm, None) is None
+    assert on_0.sessions.resume(dm, None).poster.channel == ("channel", 88, None)

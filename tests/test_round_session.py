@@ -9,12 +9,21 @@ import random
 
 import pytest
 
-from bot.core.quiz.engine import INTERRUPTED_TEXT, ChatRef, QuizEngine, Reveal, RoundQuestion
+from bot.core.quiz import session as session_mod
+from bot.core.quiz.engine import (
+    INTERRUPTED_TEXT,
+    ChatRef,
+    QuizEngine,
+    Reveal,
+    RoundAlreadyRunning,
+    RoundQuestion,
+)
 from bot.core.quiz.questions import Difficulty, QuestionGenerator
 from bot.core.quiz.session import (
     QUIZ_BROKEN_TEXT,
     Posted,
     QuizRequest,
+    RealTimer,
     RoundConfig,
     RoundSessions,
     StopRefused,
@@ -178,10 +187,75 @@ async def test_only_the_starter_or_an_admin_may_stop(sessions: RoundSessions, en
     assert transport.kinds() == ["question", "stopped"]  # the open question closed where it was posted
     assert session.done and not engine.is_running(GROUP)
     assert await sessions.stop(GROUP, "ana") is None  # nothing runs any more
+    late = await sessions.answer(GROUP, "ana", "Ana", rq.question.correct_index)
+    assert not late.accepted  # an answer after the stop does not count
+    assert (await engine.store.user_score("fake", GROUP.scope_id, "ana")) is None
 
     again = await sessions.start(GROUP, FakeTransport(), "ana", n=1)
     await _settled(again)
     assert (await sessions.stop(GROUP, "ana")) is not None  # the starter may
+
+
+async def test_one_round_per_chat(sessions: RoundSessions, engine: QuizEngine) -> None:
+    transport = FakeTransport()
+    session = await sessions.start(GROUP, transport, "ana", n=3)
+    await _settled(session)
+    second = FakeTransport()
+    with pytest.raises(RoundAlreadyRunning):
+        await sessions.start(GROUP, second, "ben", n=1)
+    assert second.log == []  # nothing posted for the refused round
+    assert sessions.get(GROUP) is session and not session.done  # the first round goes on
+    assert engine.current(GROUP).total == 3 and transport.kinds() == ["question"]
+    other = ChatRef("fake", "group-2")
+    elsewhere = await sessions.start(other, FakeTransport(), "ben", n=1)  # another chat may play
+    await _settled(elsewhere)
+    await sessions.shutdown()
+
+
+async def test_the_real_timer_closes_a_question_nobody_answered(engine: QuizEngine) -> None:
+    config = RoundConfig(open_period_s=0.01, grace_s=0.0, reveal_pause_s=0.0)
+    sessions = RoundSessions(engine, GROUP.platform, config, timer=RealTimer())
+    transport = FakeTransport()
+    session = await sessions.start(GROUP, transport, "ana", n=1)
+    await asyncio.wait_for(session.task, WAIT)
+    assert transport.kinds() == ["question", "reveal", "summary"]  # closed by time, not early
+    assert "Nobody answered this one." in transport.log[1][1]
+    assert not engine.is_running(GROUP)
+
+
+async def test_an_answer_that_overtakes_the_registration_of_its_question_counts(
+    sessions: RoundSessions, engine: QuizEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram can deliver a fast poll answer before the bot has read sendPoll's response: the answer
+    names a message the engine does not know yet, waits for the registration and then counts."""
+    monkeypatch.setattr(session_mod, "REGISTRATION_WAIT_S", WAIT)  # hang guard; the event ends it
+    missed = asyncio.Event()
+    real = engine.answer_by_message
+
+    async def answer_by_message(*args, **kwargs):
+        result = await real(*args, **kwargs)
+        if result[0] is None:
+            missed.set()  # the first try: the message is not registered yet
+        return result
+
+    monkeypatch.setattr(engine, "answer_by_message", answer_by_message)
+    answers: list[asyncio.Task] = []
+
+    class Overtaken(FakeTransport):
+        async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
+            posted = await super().post_question(rq, closes_at)
+            answers.append(asyncio.create_task(sessions.answer_by_message(
+                posted.message_id, "speedy", "Speedy", rq.question.correct_index)))
+            await asyncio.wait_for(missed.wait(), WAIT)  # the answer arrived before the response
+            return posted
+
+    transport = Overtaken(players=1)
+    session = await sessions.start(GROUP, transport, "speedy", n=1)
+    await asyncio.wait_for(session.task, WAIT)
+    chat, result = await answers[0]
+    assert chat == GROUP and result.accepted and result.correct
+    assert transport.kinds() == ["question", "close_early", "reveal", "summary"]
+    assert "Speedy: 1 of 1 right" in transport.log[-1][1]
 
 
 async def test_shutdown_mid_round_cancels_drains_and_tells_the_chat(
@@ -239,6 +313,38 @@ async def test_a_restart_is_announced_once(tmp_path) -> None:
         assert await announce_restart(engine, "fake", close_cut, tell) == (0, 0, 0, 0)  # once
         assert told == ["group-1"]
         assert [r.platform for r in engine.pending_restart_notices("other")[0]] == ["other"]  # left
+        sessions = RoundSessions(engine, "fake", RoundConfig(open_period_s=600, reveal_pause_s=0),
+                                 timer=QuestionClock())
+        again = await sessions.start(GROUP, FakeTransport(), "ana", n=1)  # the chat can play again
+        await _settled(again)
+        await sessions.shutdown()
+    finally:
+        await store.close()
+
+
+async def test_a_restart_notice_that_fails_is_counted_and_not_repeated(tmp_path) -> None:
+    store = await StateStore.open(tmp_path / "state.sqlite")
+    try:
+        await store.start_round("fake", "group-1", "group-1", 3, "kids")
+    finally:
+        await store.close()
+    store = await StateStore.open(tmp_path / "state.sqlite")
+    try:
+        engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store)
+        await engine.close_cut_rounds()
+        tries: list[str] = []
+
+        async def close_cut(q: CutQuestion) -> None:
+            raise AssertionError("no question was cut")
+
+        async def tell(chat_id: str) -> None:
+            tries.append(chat_id)
+            raise PermissionError("the bot may not post here")
+
+        assert await announce_restart(engine, "fake", close_cut, tell, errors=(PermissionError,)) == \
+            (0, 0, 0, 1)  # tried, failed, counted: not raised
+        assert await announce_restart(engine, "fake", close_cut, tell) == (0, 0, 0, 0)  # not again
+        assert tries == ["group-1"]
     finally:
         await store.close()
 
