@@ -56,6 +56,8 @@ class Services:
     #: The platforms this process serves, and which of them are connected now (for ``/readyz``).
     platforms_expected: tuple[str, ...] = ()
     platforms_up: dict[str, bool] = field(default_factory=dict)
+    #: Ports this process's servers listen on, by name (``"telegram_webhook"``), once they listen.
+    listening: dict[str, int] = field(default_factory=dict)
     #: Per-user photo limits in Redis (``REDIS_URL``), shared by every replica; ``None`` = in memory.
     shared_limiter: RedisRateLimiter | None = None
     leases: LeaseStore | None = None

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     telegram_webhook_listen: str = "0.0.0.0"  # only used in webhook mode
     telegram_webhook_port: int = Field(8443, ge=1, le=65535)
     telegram_webhook_secret: SecretStr | None = None
+    #: Webhook replicas: seconds an update stays claimed by the replica handling it; when that replica
+    #: dies, another one handles the update Telegram delivers again once this has passed.
+    telegram_update_lease_s: float = Field(30.0, gt=0, le=3600)
 
     discord_bot_token: SecretStr | None = None
     discord_guild_id: int | None = None

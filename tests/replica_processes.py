@@ -169,7 +169,8 @@ class RoundRobinProxy:
     Like nginx's ``proxy_next_upstream error``, a backend that refuses the connection is skipped (the
     request never reached it); any other failure (reset, timeout) is answered 502 to the caller, who
     decides whether to deliver again. :attr:`deliveries` records, per ``update_id`` of the JSON body,
-    every backend that got the request and what it answered.
+    every backend that got the request and what it answered; :attr:`forwarded` where each request was
+    sent, before it was answered (the webhook answers only after handling).
     """
 
     def __init__(self, backends: list[int], path: str = "/hook", timeout: float = 20.0) -> None:
@@ -177,6 +178,8 @@ class RoundRobinProxy:
         self.path = path
         self.timeout = timeout
         self.deliveries: dict[int, list[Delivery]] = defaultdict(list)
+        #: Per ``update_id``, the backends a request was forwarded to, recorded before it is answered.
+        self.forwarded: dict[int, list[int]] = defaultdict(list)
         self._next = itertools.count()
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -224,6 +227,7 @@ class RoundRobinProxy:
         for _ in range(len(self.backends)):
             index = next(self._next) % len(self.backends)
             url = f"http://127.0.0.1:{self.backends[index]}{self.path}"
+            self.forwarded[update_id].append(index)
             try:
                 async with self._http.post(url, data=body, headers=headers) as resp:
                     text = await resp.read()

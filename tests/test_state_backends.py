@@ -17,6 +17,7 @@ from bot.settings import Settings
 from bot.state.db import state_db_url
 from bot.state.store import StateStore
 from bot.state.tables import metadata
+from bot.state.updates import Claim
 from tests.test_quiz_fixtures import taxa
 
 
@@ -81,9 +82,32 @@ async def test_an_update_is_claimed_once_across_replicas(state_target):
     a = await StateStore.open(state_target)
     b = await StateStore.open(state_target)
     try:
-        claims = await asyncio.gather(*((a, b)[i % 2].claim_update("bot1", 1000 + i // 2) for i in range(20)))
-        assert sum(claims) == 10
-        assert await a.claim_update("bot2", 1000)  # another bot's update ids are its own
+        claims = await asyncio.gather(*((a, b)[i % 2].claim_update("bot1", 1000 + i // 2, 30.0)
+                                        for i in range(20)))
+        assert claims.count(Claim.CLAIMED) == 10 and claims.count(Claim.BUSY) == 10
+        assert await a.claim_update("bot2", 1000, 30.0) is Claim.CLAIMED  # another bot's ids are its own
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_an_update_whose_replica_died_is_claimed_again_after_its_lease(state_target):
+    """Replica A claims an update and dies before finishing it: while A's claim lasts a re-delivery is
+    busy (Telegram is asked to retry), after it B claims it, and once B finished it is done for all."""
+    now = [1000.0]
+    a = await StateStore.open(state_target, clock=lambda: now[0])
+    b = await StateStore.open(state_target, clock=lambda: now[0])
+    try:
+        assert await a.claim_update("bot1", 7, 5.0) is Claim.CLAIMED
+        now[0] += 4.0
+        assert await b.claim_update("bot1", 7, 5.0) is Claim.BUSY
+        now[0] += 2.0  # A's claim expired at +5 s
+        assert await b.claim_update("bot1", 7, 5.0) is Claim.CLAIMED
+        assert await a.claim_update("bot1", 7, 5.0) is Claim.BUSY
+        await b.finish_update("bot1", 7)
+        now[0] += 60.0
+        assert await a.claim_update("bot1", 7, 5.0) is Claim.DONE
+        assert await b.claim_update("bot1", 7, 5.0) is Claim.DONE
     finally:
         await a.close()
         await b.close()

@@ -12,7 +12,6 @@ import contextlib
 import html
 import io
 import logging
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -327,38 +326,8 @@ async def test_rejected_token_fails_start_up_without_leaking_it(
     assert wrong not in caplog.text
 
 
-class BoundPorts:
-    """The ports the webhook server listens on, as the operating system chose them (port 0), and an
-    event set once it listens."""
-
-    def __init__(self) -> None:
-        self.ports: list[int] = []
-        self.listening = asyncio.Event()
-
-
-@pytest.fixture
-def bound_ports(monkeypatch: pytest.MonkeyPatch) -> BoundPorts:
-    """Records the webhook server's ports. PTB's webhook server is tornado's, which binds with
-    ``tornado.netutil.bind_sockets``; the wrapper records each bound port. (A port picked beforehand by
-    binding and closing a socket may be taken by another process before the bot binds it: a parallel
-    test run, or anything else on the machine.)"""
-    import tornado.tcpserver
-
-    bound = BoundPorts()
-    real = tornado.tcpserver.bind_sockets
-
-    def recording(*args, **kwargs) -> list[socket.socket]:
-        sockets = real(*args, **kwargs)
-        bound.ports.extend(s.getsockname()[1] for s in sockets)
-        bound.listening.set()  # called in the event loop's thread (PTB's serve_forever)
-        return sockets
-
-    monkeypatch.setattr(tornado.tcpserver, "bind_sockets", recording)
-    return bound
-
-
 async def test_webhook_mode_checks_the_secret_and_answers(
-    fake: FakeTelegram, species_db: Path, caplog: pytest.LogCaptureFixture, bound_ports: BoundPorts
+    fake: FakeTelegram, species_db: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     for name in ("telegram", "httpx"):
@@ -369,7 +338,7 @@ async def test_webhook_mode_checks_the_secret_and_answers(
         telegram_webhook_listen="127.0.0.1",
         telegram_webhook_secret="s3cret-token_for-tests",
     )
-    # Port 0: the operating system picks a free port (bound_ports says which). TELEGRAM_WEBHOOK_PORT
+    # Port 0: the operating system picks a free port (services.listening says which). TELEGRAM_WEBHOOK_PORT
     # itself must be 1-65535, so the validated settings are copied with 0 for this test only.
     svc = await open_services(settings.model_copy(update={"telegram_webhook_port": 0}))
     task = asyncio.create_task(serve_telegram(svc))
@@ -377,9 +346,7 @@ async def test_webhook_mode_checks_the_secret_and_answers(
         hook = await fake.wait_for("setWebhook", timeout=WAIT_S)
         assert hook.params["url"] == "https://bot.example.org/tg/hook"
         assert hook.params["secret_token"] == "s3cret-token_for-tests"
-        # PTB starts listening right after setWebhook: wait for that instead of retrying connections.
-        await asyncio.wait_for(bound_ports.listening.wait(), WAIT_S)
-        (bound,) = set(bound_ports.ports)
+        bound = svc.listening["telegram_webhook"]  # it listens before it calls setWebhook
         msg = fake.message(text="/species komodo")
         update = {"update_id": 77, "message": msg}
         url = f"http://127.0.0.1:{bound}/tg/hook"

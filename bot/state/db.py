@@ -46,7 +46,7 @@ from bot.state.tables import meta
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 #: The Alembic revisions, oldest first; revision ``MIGRATIONS[n - 1]`` is schema ``n`` (the number the
 #: SQLite files made before Alembic kept in ``PRAGMA user_version``).
-MIGRATIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+MIGRATIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 
 _F = TypeVar("_F", bound=Callable[..., Awaitable[Any]])
 

@@ -120,12 +120,15 @@ identifications = Table(
 )
 Index("identifications_time", identifications.c.created_at)
 
-#: Telegram updates already handled (webhook de-duplication across replicas): revision 0003.
+#: Telegram updates claimed or handled (webhook de-duplication across replicas): revision 0003; the
+#: claim's expiry and the "done" mark: revision 0005.
 processed_updates = Table(
     "processed_updates", metadata,
     Column("bot_id", Text, primary_key=True),
     Column("update_id", BigInteger, primary_key=True, autoincrement=False),
     Column("received_at", Double, nullable=False),
+    Column("claimed_until", Double),
+    Column("done", Integer, nullable=False, server_default="1"),
 )
 Index("processed_updates_time", processed_updates.c.received_at)
 

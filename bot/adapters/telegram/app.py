@@ -41,14 +41,13 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
-    ApplicationHandlerStop,
     BaseUpdateProcessor,
-    TypeHandler,
 )
 
-from bot.adapters.telegram.context import CONTEXT_TYPES, BotContext
+from bot.adapters.telegram.context import CONTEXT_TYPES
 from bot.adapters.telegram.handlers import register_handlers
 from bot.adapters.telegram.quiz import post_interrupted
+from bot.adapters.telegram.webhook import WebhookServer
 from bot.core.messages import COMMAND_MENU
 from bot.logging_setup import ExpectedFaults, add_secrets, fold_expected, redact
 from bot.services import Services
@@ -250,43 +249,14 @@ def build_application(services: Services, tuning: TelegramTuning | None = None) 
         .update_queue(asyncio.Queue(maxsize=tuning.max_pending_updates))
         .build()
     )
-    if settings.telegram_webhook_url:
-        # Several webhook replicas share the state database: an update Telegram re-delivers (its
-        # request timed out, or went to another replica) is handled once, by whoever claims it first.
-        application.add_handler(TypeHandler(Update, _claim_update(services, token.split(":")[0])),
-                                group=DEDUPE_GROUP)
     register_handlers(application, services)
     return application
 
 
-#: Handler group of the de-duplication check: before every other handler.
-DEDUPE_GROUP = -100
-
-
-def _claim_update(services: Services, bot_id: str) -> Callable[[object, BotContext], Any]:
-    """A PTB callback that claims each update's ``update_id`` in the shared state database and stops
-    the handling of one already claimed (``ApplicationHandlerStop``). ``bot_id`` is the public numeric
-    part of the token. When the database cannot be reached the update is handled (at least once beats
-    never)."""
-
-    async def claim(update: object, _context: BotContext) -> None:
-        update_id = getattr(update, "update_id", None)
-        if update_id is None:
-            return
-        try:
-            first = await services.state.claim_update(bot_id, int(update_id))
-        except Exception as exc:
-            log.warning("telegram: could not claim update (%s); handling it", type(exc).__name__)
-            return
-        if not first:
-            log.info("telegram: update delivered again; already handled")
-            raise ApplicationHandlerStop
-
-    return claim
-
-
-async def _start_updates(application: Application, services: Services) -> str:
-    """Start polling or the webhook server; returns a short description of the mode for the log."""
+async def _start_updates(application: Application, services: Services,
+                         tuning: TelegramTuning) -> tuple[str, WebhookServer | None]:
+    """Start polling, or the webhook server and ``setWebhook``; returns a short description of the mode
+    for the log, and the webhook server (``None`` when polling)."""
     settings = services.settings
     updater = application.updater
     assert updater is not None  # built by ApplicationBuilder
@@ -295,20 +265,30 @@ async def _start_updates(application: Application, services: Services) -> str:
             timeout=POLL_TIMEOUT_S, allowed_updates=ALLOWED_UPDATES,
             error_callback=_polling_error(application.bot.token),
         )
-        return "long polling"
+        return "long polling", None
     url = settings.telegram_webhook_url
     secret = settings.telegram_webhook_secret
     secret_token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
     add_secrets([secret_token])
-    await updater.start_webhook(
-        listen=settings.telegram_webhook_listen,
-        port=settings.telegram_webhook_port,
-        url_path=urlsplit(url).path.lstrip("/"),
-        webhook_url=url,
-        allowed_updates=ALLOWED_UPDATES,
-        secret_token=secret_token,
+    # Our own server, not PTB's: it answers Telegram only after the update was handled, so an update
+    # whose replica died is delivered again (see bot/adapters/telegram/webhook.py).
+    server = WebhookServer(
+        application, services.state, application.bot.token.split(":")[0],
+        path=urlsplit(url).path, secret_token=secret_token,
+        limit=min(CONCURRENT_UPDATES, tuning.max_pending_updates),
+        lease_s=settings.telegram_update_lease_s, shutdown_timeout_s=tuning.drain_timeout_s,
     )
-    return f"webhook on {settings.telegram_webhook_listen}:{settings.telegram_webhook_port}"
+    port = await server.start(settings.telegram_webhook_listen, settings.telegram_webhook_port)
+    services.listening["telegram_webhook"] = port
+    try:
+        await application.bot.set_webhook(
+            url=url, allowed_updates=ALLOWED_UPDATES, secret_token=secret_token,
+            max_connections=CONCURRENT_UPDATES,
+        )
+    except BaseException:
+        await server.stop()
+        raise
+    return f"webhook on {settings.telegram_webhook_listen}:{port}", server
 
 
 def _polling_error(token: str) -> Callable[[TelegramError], None]:
@@ -322,8 +302,10 @@ def _polling_error(token: str) -> Callable[[TelegramError], None]:
     return callback
 
 
-async def _stop_updates(application: Application) -> None:
-    """Stop fetching updates (polling or webhook)."""
+async def _stop_updates(application: Application, webhook: WebhookServer | None) -> None:
+    """Stop fetching updates: polling, or the webhook server (its requests in flight may finish)."""
+    if webhook is not None:
+        await webhook.stop()
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
 
@@ -362,14 +344,15 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
     application = build_application(services, tuning)
     token = application.bot.token
     initialized = False
+    webhook: list[WebhookServer] = []  # set by _serve once the webhook server listens
     try:
         async with application:  # PTB's lifecycle: initialize() here, shutdown() on the way out
             initialized = True
             try:
                 await application.start()
-                await _serve(application, services, token)
+                await _serve(application, services, token, tuning, webhook)
             finally:
-                await _stop_updates(application)
+                await _stop_updates(application, webhook[0] if webhook else None)
                 processor = application.update_processor
                 if isinstance(processor, BoundedUpdateProcessor):
                     await processor.drain(application.update_queue, tuning.drain_timeout_s)
@@ -393,10 +376,14 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
     log.info("telegram: stopped")
 
 
-async def _serve(application: Application, services: Services, token: str) -> None:
-    """Start receiving updates, announce the bot, then wait until cancelled."""
+async def _serve(application: Application, services: Services, token: str, tuning: TelegramTuning,
+                 webhook: list[WebhookServer]) -> None:
+    """Start receiving updates (the webhook server, if any, is appended to ``webhook``), announce the
+    bot, then wait until cancelled."""
     try:
-        mode = await _start_updates(application, services)
+        mode, server = await _start_updates(application, services, tuning)
+        if server is not None:
+            webhook.append(server)
     except TelegramError as exc:
         raise TelegramStartError(
             f"cannot start receiving updates ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"
