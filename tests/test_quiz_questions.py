@@ -28,6 +28,8 @@ from bot.core.quiz.questions import (
     Question,
     QuestionGenerator,
     QuestionKind,
+    related,
+    tree_for,
     verify,
 )
 from bot.core.quiz.regions import definitely_disjoint, regions_of
@@ -385,3 +387,16 @@ def test_photo_questions_property(seed):
     q = gen.photo_question(subject.scientific_name, "f", rng.choice(list(Difficulty)))
     if q is not None:
         check_question(q, DB, hand_areas=True)
+
+
+def test_options_related_through_the_taxonomy_are_never_offered_together():
+    """"The same animal" comes from the one taxonomy (bot/core/taxonomy.py): a subspecies and its
+    genus, a species and its family row are related; two species of one family are not."""
+    by_name = {t.scientific_name: t for t in taxa()}
+    tree = tree_for(by_name)
+    ssp, genus = by_name["Thamnophis sirtalis sirtalis"], by_name["Thamnophis"]
+    cobra, mamba, elapids = by_name["Naja naja"], by_name["Dendroaspis polylepis"], by_name["Elapidae"]
+    assert related(ssp, genus, tree) and related(genus, ssp, tree)
+    assert related(cobra, elapids, tree) and related(elapids, mamba, tree)
+    assert not related(cobra, mamba, tree)
+    assert not related(genus, cobra, tree)

@@ -34,6 +34,7 @@ from bot.core.names import NameIndex
 from bot.core.quiz.fairness import fact_problem, index_for, type_prompt_problem
 from bot.core.quiz.regions import definitely_disjoint, regions_of
 from bot.core.species import Taxon
+from bot.core.taxonomy import Taxonomy
 
 #: Telegram ``sendPoll``: question 1-300 characters.
 MAX_PROMPT_CHARS = 300
@@ -207,26 +208,35 @@ def is_question_taxon(t: Taxon) -> bool:
     return t.rank in QUESTION_RANKS
 
 
-def related(a: Taxon, b: Taxon) -> bool:
+#: Taxonomies of recently used ``{scientific_name: Taxon}`` mappings (see :func:`tree_for`).
+_TREES: list[tuple[Mapping[str, Taxon], Taxonomy]] = []
+
+
+def tree_for(taxa_by_name: Mapping[str, Taxon]) -> Taxonomy:
+    """The :class:`~bot.core.taxonomy.Taxonomy` of a ``{scientific_name: Taxon}`` mapping (cached for the
+    last few mappings, by identity)."""
+    for mapping, tree in _TREES:
+        if mapping is taxa_by_name:
+            return tree
+    tree = Taxonomy(taxa_by_name.values())
+    _TREES.insert(0, (taxa_by_name, tree))
+    del _TREES[4:]
+    return tree
+
+
+def related(a: Taxon, b: Taxon, tree: Taxonomy) -> bool:
     """True when ``a`` and ``b`` could be "the same animal" to a quiz player.
 
-    Same row, same common name, a subspecies and its species, or a group row and one of its members.
+    Same row, same common name, or one above the other in ``tree`` (the museum's one taxonomy,
+    :mod:`bot.core.taxonomy`): a subspecies and its species, a genus, subfamily or family row and one
+    of its members.
     """
     if a.scientific_name == b.scientific_name:
         return True
     if a.common_name.casefold() == b.common_name.casefold():
         return True
-    an, bn = a.scientific_name, b.scientific_name
-    if an.startswith(bn + " ") or bn.startswith(an + " "):
-        return True
-    return _in_group(a, b) or _in_group(b, a)
-
-
-def _in_group(member: Taxon, group: Taxon) -> bool:
-    if not group.is_group:
-        return False
-    name = group.scientific_name
-    return name in (member.genus, member.subfamily, member.family)
+    return (a.scientific_name in tree.ancestors(b.scientific_name)
+            or b.scientific_name in tree.ancestors(a.scientific_name))
 
 
 def _type_ok(t: Taxon, key: str) -> bool:
@@ -296,9 +306,10 @@ def _option_taxa(q: Question, taxa_by_name: Mapping[str, Taxon]) -> list[Taxon] 
         if t is None or t.common_name != text:
             return None
         out.append(t)
+    tree = tree_for(taxa_by_name)
     for i, a in enumerate(out):
         for b in out[i + 1:]:
-            if related(a, b):
+            if related(a, b, tree):
                 return None
     return out
 
@@ -499,6 +510,8 @@ class QuestionGenerator:
         self.rng = rng or random.Random()
         self._subjects = tuple(t for t in self.taxa if is_question_taxon(t))
         self.names: NameIndex = index_for(self.by_name)
+        #: The taxonomy over these taxa: which options are "the same animal" (:func:`related`).
+        self.tree: Taxonomy = tree_for(self.by_name)
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -566,9 +579,9 @@ class QuestionGenerator:
         subject = self.by_name.get(scientific_name)
         if subject is None or not file_id:
             return None
-        pool = [t for t in self._pool(difficulty) if not related(t, subject)]
+        pool = [t for t in self._pool(difficulty) if not related(t, subject, self.tree)]
         if difficulty is Difficulty.KIDS and len(pool) < TARGET_OPTIONS - 1:
-            pool = [t for t in self._subjects if not related(t, subject)]
+            pool = [t for t in self._subjects if not related(t, subject, self.tree)]
         same = [t for t in pool if t.reptile_type == subject.reptile_type and t.family != subject.family]
         other = [t for t in pool if t.reptile_type != subject.reptile_type]
         self.rng.shuffle(same)
@@ -603,7 +616,7 @@ class QuestionGenerator:
                 break
             if len(t.common_name) > MAX_OPTION_CHARS:
                 continue
-            if any(related(t, c) for c in chosen + picked):
+            if any(related(t, c, self.tree) for c in chosen + picked):
                 continue
             picked.append(t)
         return picked
