@@ -374,3 +374,44 @@ def test_round_config_comes_from_the_settings() -> None:
     assert (config.open_period_s, config.reveal_pause_s) == (45.0, 1.5)
     turns = round_config(settings, turns=True)
     assert (turns.open_period_s, turns.reveal_pause_s) == (None, 0.0)
+
+
+async def test_an_answer_reaching_another_replica_before_the_question_is_registered_counts(
+    store: StateStore, sessions: RoundSessions, clock: QuestionClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhook replicas: a fast poll answer reaches replica B while replica A, which runs the round, has
+    not yet stored the poll it just posted. B finds no such question, looks again in the shared
+    database, and the answer counts."""
+    monkeypatch.setattr(session_mod, "REGISTRATION_WAIT_S", WAIT)  # hang guard; the row ends it
+    other = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store)  # replica B, same database
+    replica_b = RoundSessions(other, GROUP.platform, RoundConfig(open_period_s=600, reveal_pause_s=0),
+                              timer=QuestionClock())
+    missed = asyncio.Event()
+    real = other.answer_by_message
+
+    async def answer_by_message(*args, **kwargs):
+        result = await real(*args, **kwargs)
+        if result[0] is None:
+            missed.set()  # B looked before A stored the question
+        return result
+
+    monkeypatch.setattr(other, "answer_by_message", answer_by_message)
+    answers: list[asyncio.Task] = []
+
+    class Overtaken(FakeTransport):
+        async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
+            posted = await super().post_question(rq, closes_at)
+            answers.append(asyncio.create_task(replica_b.answer_by_message(
+                posted.message_id, "speedy", "Speedy", rq.question.correct_index)))
+            await asyncio.wait_for(missed.wait(), WAIT)  # the answer arrived before the registration
+            return posted
+
+    transport = Overtaken()
+    session = await sessions.start(GROUP, transport, "ana", n=1)
+    await asyncio.wait_for(transport.posted.wait(), WAIT)
+    chat, result = await asyncio.wait_for(answers[0], WAIT)
+    assert chat == GROUP and result.accepted and result.correct
+    await _settled(session)
+    clock.time_up()
+    await asyncio.wait_for(session.task, WAIT)
+    assert "Speedy: 1 of 1 right" in transport.log[-1][1]

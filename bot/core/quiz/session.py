@@ -90,8 +90,11 @@ __all__ = [
 GRACE_S = 1.0
 #: Default pause between a reveal and the next question, seconds (``QUIZ_REVEAL_PAUSE_S``).
 REVEAL_PAUSE_S = 3.0
-#: How long an answer to an unknown message waits for a question being registered right now, seconds.
-REGISTRATION_WAIT_S = 2.0
+#: How long an answer to an unknown message waits for a question being registered right now (by this
+#: replica, or by another one through the shared database), seconds.
+REGISTRATION_WAIT_S = 5.0
+#: How often an answer to an unknown message looks for it again in the shared database, seconds.
+REGISTRATION_POLL_S = 0.25
 
 STOP_NOT_ALLOWED_TEXT = "Only the person who started this quiz (or an admin of this chat) can stop it."
 QUIZ_BROKEN_TEXT = "Oops, something went wrong, so I had to stop the quiz. Points already won are saved."
@@ -703,7 +706,9 @@ class RoundSessions:
     ) -> tuple[ChatRef | None, AnswerResult]:
         """Record an answer to the question posted as ``message_id`` (see
         :meth:`QuizEngine.answer_by_message`). An answer that overtook the registration of a question
-        being posted waits for it (at most :data:`REGISTRATION_WAIT_S`) and is tried once more."""
+        being posted here waits for it (at most :data:`REGISTRATION_WAIT_S`) and is tried once more;
+        with no question being posted here, the shared database is looked at again every
+        :data:`REGISTRATION_POLL_S` for as long (another replica may be registering it)."""
         chat, result = await _shielded(
             self.engine.answer_by_message(self.platform, message_id, user_id, display_name, option))
         if chat is None:
@@ -713,6 +718,15 @@ class RoundSessions:
                     await asyncio.wait_for(asyncio.gather(*pending), REGISTRATION_WAIT_S)
                 chat, result = await _shielded(
                     self.engine.answer_by_message(self.platform, message_id, user_id, display_name, option))
+            else:
+                # Another replica may be registering it right now (its row is not yet in the shared
+                # database): look again now and then, for as long.
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + REGISTRATION_WAIT_S
+                while chat is None and loop.time() < deadline:
+                    await asyncio.sleep(REGISTRATION_POLL_S)
+                    chat, result = await _shielded(self.engine.answer_by_message(
+                        self.platform, message_id, user_id, display_name, option))
         if chat is None or not result.accepted:
             return chat, result
         session = self.sessions.get(chat.key)
