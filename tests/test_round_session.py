@@ -223,22 +223,28 @@ async def test_the_real_timer_closes_a_question_nobody_answered(engine: QuizEngi
     assert not engine.is_running(GROUP)
 
 
-async def test_an_answer_that_overtakes_the_registration_of_its_question_counts(
-    sessions: RoundSessions, engine: QuizEngine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Telegram can deliver a fast poll answer before the bot has read sendPoll's response: the answer
-    names a message the engine does not know yet, waits for the registration and then counts."""
-    monkeypatch.setattr(session_mod, "REGISTRATION_WAIT_S", WAIT)  # hang guard; the event ends it
+def _on_unknown_message(engine: QuizEngine, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """An event set once ``engine.answer_by_message`` found no question for the message."""
     missed = asyncio.Event()
     real = engine.answer_by_message
 
     async def answer_by_message(*args, **kwargs):
         result = await real(*args, **kwargs)
         if result[0] is None:
-            missed.set()  # the first try: the message is not registered yet
+            missed.set()
         return result
 
     monkeypatch.setattr(engine, "answer_by_message", answer_by_message)
+    return missed
+
+
+async def test_an_answer_that_overtakes_the_registration_of_its_question_counts(
+    sessions: RoundSessions, engine: QuizEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Telegram can deliver a fast poll answer before the bot has read sendPoll's response: the answer
+    names a message the engine does not know yet, waits for the registration and then counts."""
+    monkeypatch.setattr(session_mod, "REGISTRATION_WAIT_S", WAIT)  # hang guard; the event ends it
+    missed = _on_unknown_message(engine, monkeypatch)  # the first try: not registered yet
     answers: list[asyncio.Task] = []
 
     class Overtaken(FakeTransport):
@@ -386,16 +392,7 @@ async def test_an_answer_reaching_another_replica_before_the_question_is_registe
     other = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store)  # replica B, same database
     replica_b = RoundSessions(other, GROUP.platform, RoundConfig(open_period_s=600, reveal_pause_s=0),
                               timer=QuestionClock())
-    missed = asyncio.Event()
-    real = other.answer_by_message
-
-    async def answer_by_message(*args, **kwargs):
-        result = await real(*args, **kwargs)
-        if result[0] is None:
-            missed.set()  # B looked before A stored the question
-        return result
-
-    monkeypatch.setattr(other, "answer_by_message", answer_by_message)
+    missed = _on_unknown_message(other, monkeypatch)  # B looked before A stored the question
     answers: list[asyncio.Task] = []
 
     class Overtaken(FakeTransport):

@@ -12,7 +12,8 @@ Both use the name index of the species look-up (:class:`bot.core.names.NameIndex
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from bot.core.names import NameIndex, normalise
 from bot.core.species import Taxon
@@ -32,14 +33,27 @@ TYPE_STEMS: tuple[str, ...] = (
     "dragon", "rattle", "mamba", "krait", "slider", "chelon", "testud", "tuatara", "emys", "serpent",
 )
 
+T = TypeVar("T")
+
 _INDEXES: list[tuple[Mapping[str, Taxon], NameIndex]] = []
+
+
+def cached_for(cache: list[tuple[Mapping[str, Taxon], T]], taxa_by_name: Mapping[str, Taxon],
+               build: Callable[[Iterable[Taxon]], T]) -> T:
+    """``build(taxa_by_name.values())``, kept in ``cache`` for the last four mappings (by identity:
+    the question generator and the verifier pass the same mapping again and again)."""
+    for mapping, value in cache:
+        if mapping is taxa_by_name:
+            return value
+    value = build(taxa_by_name.values())
+    cache.insert(0, (taxa_by_name, value))
+    del cache[4:]
+    return value
 
 
 def index_for(taxa_by_name: Mapping[str, Taxon]) -> NameIndex:
     """The :class:`NameIndex` of a ``{scientific_name: Taxon}`` mapping (cached for the last few)."""
-    for mapping, index in _INDEXES:
-        if mapping is taxa_by_name:
-            return index
+    return cached_for(_INDEXES, taxa_by_name, NameIndex)
     index = NameIndex(taxa_by_name.values())
     _INDEXES.insert(0, (taxa_by_name, index))
     del _INDEXES[4:]

@@ -31,7 +31,7 @@ from typing import Any
 
 from bot.core.messages import IUCN_NAMES
 from bot.core.names import NameIndex
-from bot.core.quiz.fairness import fact_problem, index_for, type_prompt_problem
+from bot.core.quiz.fairness import cached_for, fact_problem, index_for, type_prompt_problem
 from bot.core.quiz.regions import definitely_disjoint, regions_of
 from bot.core.species import Taxon
 from bot.core.taxonomy import Taxonomy
@@ -215,13 +215,7 @@ _TREES: list[tuple[Mapping[str, Taxon], Taxonomy]] = []
 def tree_for(taxa_by_name: Mapping[str, Taxon]) -> Taxonomy:
     """The :class:`~bot.core.taxonomy.Taxonomy` of a ``{scientific_name: Taxon}`` mapping (cached for the
     last few mappings, by identity)."""
-    for mapping, tree in _TREES:
-        if mapping is taxa_by_name:
-            return tree
-    tree = Taxonomy(taxa_by_name.values())
-    _TREES.insert(0, (taxa_by_name, tree))
-    del _TREES[4:]
-    return tree
+    return cached_for(_TREES, taxa_by_name, Taxonomy)
 
 
 def related(a: Taxon, b: Taxon, tree: Taxonomy) -> bool:
