@@ -81,8 +81,9 @@ class FakeTransport:
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = await StateStore.open(tmp_path / "state.sqlite")
+async def store(state_target):
+    """The state database on each back end (SQLite, and the real PostgreSQL: tests/state_backends.py)."""
+    s = await StateStore.open(state_target)
     yield s
     await s.close()
 
@@ -292,8 +293,8 @@ async def test_a_failing_platform_ends_the_round_politely(
     assert not engine.is_running(GROUP)
 
 
-async def test_a_restart_is_announced_once(tmp_path) -> None:
-    store = await StateStore.open(tmp_path / "state.sqlite")
+async def test_a_restart_is_announced_once(state_target) -> None:
+    store = await StateStore.open(state_target)
     try:
         cut_round = await store.start_round("fake", "group-1", "group-1", 3, "kids")
         await store.record_question(cut_round.id, 0, "diet", "Iguana iguana", 3, 1, answer_text="Plants",
@@ -301,7 +302,7 @@ async def test_a_restart_is_announced_once(tmp_path) -> None:
         await store.start_round("other", "x", "x", 3, "kids")
     finally:
         await store.close()
-    store = await StateStore.open(tmp_path / "state.sqlite")
+    store = await StateStore.open(state_target)
     try:
         engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store)
         await engine.close_cut_rounds()
@@ -328,13 +329,13 @@ async def test_a_restart_is_announced_once(tmp_path) -> None:
         await store.close()
 
 
-async def test_a_restart_notice_that_fails_is_counted_and_not_repeated(tmp_path) -> None:
-    store = await StateStore.open(tmp_path / "state.sqlite")
+async def test_a_restart_notice_that_fails_is_counted_and_not_repeated(state_target) -> None:
+    store = await StateStore.open(state_target)
     try:
         await store.start_round("fake", "group-1", "group-1", 3, "kids")
     finally:
         await store.close()
-    store = await StateStore.open(tmp_path / "state.sqlite")
+    store = await StateStore.open(state_target)
     try:
         engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store)
         await engine.close_cut_rounds()
