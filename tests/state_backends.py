@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.state.store import StateStore
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -77,3 +79,11 @@ async def state_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
     finally:
         await drop_postgres_database(url)
+
+
+@pytest.fixture
+async def store(state_target: str | Path) -> AsyncIterator[StateStore]:
+    """An open state store on each back end (:func:`state_target`), closed after the test."""
+    s = await StateStore.open(state_target)
+    yield s
+    await s.close()

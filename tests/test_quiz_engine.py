@@ -30,13 +30,6 @@ DC = ChatRef("discord", "555", scope_id="guild-9")
 
 
 @pytest.fixture
-async def store(state_target):
-    s = await StateStore.open(state_target)
-    yield s
-    await s.close()
-
-
-@pytest.fixture
 def engine(store):
     return QuizEngine(QuestionGenerator(TAXA, random.Random(42)), store)
 

@@ -81,14 +81,6 @@ class FakeTransport:
 
 
 @pytest.fixture
-async def store(state_target):
-    """The state database on each back end (SQLite, and the real PostgreSQL: tests/state_backends.py)."""
-    s = await StateStore.open(state_target)
-    yield s
-    await s.close()
-
-
-@pytest.fixture
 def engine(store: StateStore) -> QuizEngine:
     return QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store)
 
@@ -224,6 +216,24 @@ async def test_the_real_timer_closes_a_question_nobody_answered(engine: QuizEngi
     assert not engine.is_running(GROUP)
 
 
+class OvertakenTransport(FakeTransport):
+    """Speedy's right answer reaches ``receiver`` while the question is still being posted: the post
+    returns only once ``missed`` is set (the receiver looked the message up and did not find it)."""
+
+    def __init__(self, receiver: RoundSessions, missed: asyncio.Event, players: int | None = None) -> None:
+        super().__init__(players=players)
+        self.receiver = receiver
+        self.missed = missed
+        self.answers: list[asyncio.Task] = []
+
+    async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
+        posted = await super().post_question(rq, closes_at)
+        self.answers.append(asyncio.create_task(self.receiver.answer_by_message(
+            posted.message_id, "speedy", "Speedy", rq.question.correct_index)))
+        await asyncio.wait_for(self.missed.wait(), WAIT)  # the answer arrived before the registration
+        return posted
+
+
 def _on_unknown_message(engine: QuizEngine, monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     """An event set once ``engine.answer_by_message`` found no question for the message."""
     missed = asyncio.Event()
@@ -246,20 +256,10 @@ async def test_an_answer_that_overtakes_the_registration_of_its_question_counts(
     names a message the engine does not know yet, waits for the registration and then counts."""
     monkeypatch.setattr(session_mod, "REGISTRATION_WAIT_S", WAIT)  # hang guard; the event ends it
     missed = _on_unknown_message(engine, monkeypatch)  # the first try: not registered yet
-    answers: list[asyncio.Task] = []
-
-    class Overtaken(FakeTransport):
-        async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
-            posted = await super().post_question(rq, closes_at)
-            answers.append(asyncio.create_task(sessions.answer_by_message(
-                posted.message_id, "speedy", "Speedy", rq.question.correct_index)))
-            await asyncio.wait_for(missed.wait(), WAIT)  # the answer arrived before the response
-            return posted
-
-    transport = Overtaken(players=1)
+    transport = OvertakenTransport(sessions, missed, players=1)
     session = await sessions.start(GROUP, transport, "speedy", n=1)
     await asyncio.wait_for(session.task, WAIT)
-    chat, result = await answers[0]
+    chat, result = await transport.answers[0]
     assert chat == GROUP and result.accepted and result.correct
     assert transport.kinds() == ["question", "close_early", "reveal", "summary"]
     assert "Speedy: 1 of 1 right" in transport.log[-1][1]
@@ -394,20 +394,10 @@ async def test_an_answer_reaching_another_replica_before_the_question_is_registe
     replica_b = RoundSessions(other, GROUP.platform, RoundConfig(open_period_s=600, reveal_pause_s=0),
                               timer=QuestionClock())
     missed = _on_unknown_message(other, monkeypatch)  # B looked before A stored the question
-    answers: list[asyncio.Task] = []
-
-    class Overtaken(FakeTransport):
-        async def post_question(self, rq: RoundQuestion, closes_at: float | None) -> Posted:
-            posted = await super().post_question(rq, closes_at)
-            answers.append(asyncio.create_task(replica_b.answer_by_message(
-                posted.message_id, "speedy", "Speedy", rq.question.correct_index)))
-            await asyncio.wait_for(missed.wait(), WAIT)  # the answer arrived before the registration
-            return posted
-
-    transport = Overtaken()
+    transport = OvertakenTransport(replica_b, missed)
     session = await sessions.start(GROUP, transport, "ana", n=1)
     await asyncio.wait_for(transport.posted.wait(), WAIT)
-    chat, result = await asyncio.wait_for(answers[0], WAIT)
+    chat, result = await asyncio.wait_for(transport.answers[0], WAIT)
     assert chat == GROUP and result.accepted and result.correct
     await _settled(session)
     clock.time_up()
