@@ -49,7 +49,7 @@ async def _replica(
         await services.close()
 
 
-async def _post(port: int, update: dict, secret: str | None) -> int:
+async def _post(port: int, update: dict | list, secret: str | None) -> int:
     headers = {SECRET_HEADER: secret} if secret is not None else {}
     async with aiohttp.ClientSession() as http, http.post(
         f"http://127.0.0.1:{port}/hook", json=update, headers=headers
@@ -75,6 +75,7 @@ async def test_an_update_delivered_to_two_replicas_is_answered_once(
         other = {"update_id": 910002, "message": fake.message(chat=fake.private_chat(4343), text="/help")}
         assert await _post(port_b, other, None) == 403  # no secret: refused
         assert await _post(port_b, other, "wrong") == 403
+        assert await _post(port_b, [other], secret) == 400  # JSON, but not an update: refused kindly
         assert not [r for r in fake.calls("sendMessage") if int(r.params["chat_id"]) == 4343]
         assert await _post(port_b, other, secret) == 200  # the same update with the secret is handled
         await fake.wait_for("sendMessage", lambda p: int(p["chat_id"]) == 4343, timeout=WAIT_S)

@@ -3,8 +3,9 @@
 :func:`serve_telegram` runs inside the supervisor's event loop next to other platforms, so it never uses
 ``Application.run_polling`` (which owns the loop and installs signal handlers). It uses PTB's own
 lifecycle instead: ``async with application`` (``initialize`` … ``shutdown``), ``start``,
-``updater.start_polling`` (or ``start_webhook``), waits until cancelled, then stops gracefully:
-``updater.stop`` first (no new updates), then the updates already received are handled and answered
+``updater.start_polling`` (or the bot's own :class:`~.webhook.WebhookServer`), waits until cancelled,
+then stops gracefully: ``updater.stop`` or the webhook server's stop first (no new updates), then the
+updates already received are handled and answered
 (bounded by :attr:`TelegramTuning.drain_timeout_s`, see :meth:`BoundedUpdateProcessor.drain`), then quiz
 rounds are cancelled (and their chats told), then ``stop``; leaving the ``async with`` shuts down.
 
@@ -253,42 +254,47 @@ def build_application(services: Services, tuning: TelegramTuning | None = None) 
     return application
 
 
+def _webhook_server(application: Application, services: Services,
+                    tuning: TelegramTuning) -> WebhookServer | None:
+    """The webhook server when ``TELEGRAM_WEBHOOK_URL`` is set (not started yet), else ``None``.
+
+    It is the bot's own, not PTB's ``start_webhook``: it answers Telegram only after the update was
+    handled, so an update whose replica died is delivered again (see bot/adapters/telegram/webhook.py).
+    Without ``TELEGRAM_WEBHOOK_SECRET`` a random secret is used for this process."""
+    settings = services.settings
+    if not settings.telegram_webhook_url:
+        return None
+    secret = settings.telegram_webhook_secret
+    secret_token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
+    add_secrets([secret_token])
+    return WebhookServer(
+        application, services.state, application.bot.token.split(":")[0],
+        path=urlsplit(settings.telegram_webhook_url).path, secret_token=secret_token,
+        limit=min(CONCURRENT_UPDATES, tuning.max_pending_updates),
+        lease_s=settings.telegram_update_lease_s, shutdown_timeout_s=tuning.drain_timeout_s,
+    )
+
+
 async def _start_updates(application: Application, services: Services,
-                         tuning: TelegramTuning) -> tuple[str, WebhookServer | None]:
-    """Start polling, or the webhook server and ``setWebhook``; returns a short description of the mode
-    for the log, and the webhook server (``None`` when polling)."""
+                         webhook: WebhookServer | None) -> str:
+    """Start polling, or ``webhook`` and ``setWebhook``; returns a short description of the mode for
+    the log."""
     settings = services.settings
     updater = application.updater
     assert updater is not None  # built by ApplicationBuilder
-    if not settings.telegram_webhook_url:
+    if webhook is None:
         await updater.start_polling(
             timeout=POLL_TIMEOUT_S, allowed_updates=ALLOWED_UPDATES,
             error_callback=_polling_error(application.bot.token),
         )
-        return "long polling", None
-    url = settings.telegram_webhook_url
-    secret = settings.telegram_webhook_secret
-    secret_token = secret.get_secret_value() if secret else secrets.token_urlsafe(32)
-    add_secrets([secret_token])
-    # Our own server, not PTB's: it answers Telegram only after the update was handled, so an update
-    # whose replica died is delivered again (see bot/adapters/telegram/webhook.py).
-    server = WebhookServer(
-        application, services.state, application.bot.token.split(":")[0],
-        path=urlsplit(url).path, secret_token=secret_token,
-        limit=min(CONCURRENT_UPDATES, tuning.max_pending_updates),
-        lease_s=settings.telegram_update_lease_s, shutdown_timeout_s=tuning.drain_timeout_s,
-    )
-    port = await server.start(settings.telegram_webhook_listen, settings.telegram_webhook_port)
+        return "long polling"
+    port = await webhook.start(settings.telegram_webhook_listen, settings.telegram_webhook_port)
     services.listening["telegram_webhook"] = port
-    try:
-        await application.bot.set_webhook(
-            url=url, allowed_updates=ALLOWED_UPDATES, secret_token=secret_token,
-            max_connections=CONCURRENT_UPDATES,
-        )
-    except BaseException:
-        await server.stop()
-        raise
-    return f"webhook on {settings.telegram_webhook_listen}:{port}", server
+    await application.bot.set_webhook(
+        url=settings.telegram_webhook_url, allowed_updates=ALLOWED_UPDATES,
+        secret_token=webhook.secret_token, max_connections=CONCURRENT_UPDATES,
+    )  # if this fails, serve_telegram's clean-up stops the server
+    return f"webhook on {settings.telegram_webhook_listen}:{port}"
 
 
 def _polling_error(token: str) -> Callable[[TelegramError], None]:
@@ -344,15 +350,15 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
     application = build_application(services, tuning)
     token = application.bot.token
     initialized = False
-    webhook: list[WebhookServer] = []  # set by _serve once the webhook server listens
+    webhook = _webhook_server(application, services, tuning)
     try:
         async with application:  # PTB's lifecycle: initialize() here, shutdown() on the way out
             initialized = True
             try:
                 await application.start()
-                await _serve(application, services, token, tuning, webhook)
+                await _serve(application, services, token, webhook)
             finally:
-                await _stop_updates(application, webhook[0] if webhook else None)
+                await _stop_updates(application, webhook)
                 processor = application.update_processor
                 if isinstance(processor, BoundedUpdateProcessor):
                     await processor.drain(application.update_queue, tuning.drain_timeout_s)
@@ -376,14 +382,12 @@ async def serve_telegram(services: Services, tuning: TelegramTuning | None = Non
     log.info("telegram: stopped")
 
 
-async def _serve(application: Application, services: Services, token: str, tuning: TelegramTuning,
-                 webhook: list[WebhookServer]) -> None:
-    """Start receiving updates (the webhook server, if any, is appended to ``webhook``), announce the
-    bot, then wait until cancelled."""
+async def _serve(application: Application, services: Services, token: str,
+                 webhook: WebhookServer | None) -> None:
+    """Start receiving updates (long polling, or ``webhook``), announce the bot, then wait until
+    cancelled."""
     try:
-        mode, server = await _start_updates(application, services, tuning)
-        if server is not None:
-            webhook.append(server)
+        mode = await _start_updates(application, services, webhook)
     except TelegramError as exc:
         raise TelegramStartError(
             f"cannot start receiving updates ({type(exc).__name__}: {redact(str(exc), [token])[:200]})"

@@ -72,6 +72,8 @@ class WebhookServer:
         self._state = state
         self._bot_id = bot_id
         self._path = "/" + path.lstrip("/")
+        #: The ``secret_token`` to give ``setWebhook``.
+        self.secret_token = secret_token
         self._secret = secret_token.encode()
         self._slots = asyncio.Semaphore(limit)
         self._lease_s = lease_s
@@ -96,7 +98,8 @@ class WebhookServer:
         return self.port
 
     async def stop(self) -> None:
-        """Stop listening; requests in flight get ``shutdown_timeout_s`` to finish."""
+        """Stop listening; requests in flight get ``shutdown_timeout_s`` to finish. A no-op when the
+        server is not running."""
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -107,7 +110,7 @@ class WebhookServer:
             return web.Response(status=403)
         try:
             data = await request.json()
-            update = Update.de_json(data, self._application.bot)
+            update = Update.de_json(data, self._application.bot) if isinstance(data, dict) else None
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, ValueError):
             update = None
         if update is None:
