@@ -13,19 +13,12 @@ import pytest
 from bot.state.db import MIGRATIONS
 from bot.state.quiz import INTERRUPTED, RoundAlreadyRunning
 from bot.state.store import StateStore
-
-
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
+from tests.manual_clock import ManualClock
 
 
 @pytest.fixture
 async def store(state_target):
-    s = await StateStore.open(state_target, clock=Clock())
+    s = await StateStore.open(state_target, clock=ManualClock(1_700_000_000.0))
     yield s
     await s.close()
 
@@ -94,8 +87,8 @@ async def test_closed_expired_and_bad_answers_rejected(store):
     assert (await store.record_answer(qid, "u", "A", 9)).reason == "bad_option"
     assert (await store.record_answer(qid, "u", "A", -1)).reason == "bad_option"
     assert (await store.record_answer(999, "u", "A", 0)).reason == "unknown_question"
-    await store.set_question_message(qid, "poll-1", closes_at=clock.t + 30)
-    clock.t += 31
+    await store.set_question_message(qid, "poll-1", closes_at=clock.now + 30)
+    clock.now += 31
     assert (await store.record_answer(qid, "u", "A", 1)).reason == "closed"
     q2 = await store.record_question(rnd.id, 1, "diet", "Naja naja", 3, 0)
     assert await store.close_question(q2)

@@ -7,25 +7,18 @@ import pytest
 from bot.core.admin import is_admin, parse_admin_ids, stats_text
 from bot.core.ratelimit import UserRateLimiter
 from bot.state.store import StateStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
+from tests.manual_clock import ManualClock
 
 
 def test_rate_limit_per_user_with_sliding_window():
-    clock = Clock()
+    clock = ManualClock(1000.0)
     rl = UserRateLimiter(limit=3, window_s=60, clock=clock)
     assert [rl.allow("ana") for _ in range(4)] == [True, True, True, False]
     assert rl.allow("ben"), "another user is not affected"
     assert 0 < rl.retry_after("ana") <= 60
-    clock.t += 30
+    clock.now += 30
     assert not rl.allow("ana")
-    clock.t += 31
+    clock.now += 31
     assert rl.allow("ana"), "the window slid past the first photos"
 
 

@@ -18,6 +18,7 @@ from bot.core.quiz.session import RoundConfig, RoundSessions, StopRefused
 from bot.core.quiz.takeover import LeaseStore, replica_id
 from bot.settings import Settings
 from bot.state.store import StateStore
+from tests.manual_clock import ManualClock
 from tests.quiz_clock import QuestionClock
 from tests.test_quiz_fixtures import taxa
 from tests.test_round_session import FakeTransport
@@ -28,20 +29,10 @@ CHAT = ChatRef("fake", "group-7")
 WAIT = 30.0  # hang guard only
 
 
-class Clock:
-    """Unix time the test moves."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Replica:
     """One replica: its own store connection, engine, leases and sessions over the shared database."""
 
-    def __init__(self, store: StateStore, name: str, clock: Clock) -> None:
+    def __init__(self, store: StateStore, name: str, clock: ManualClock) -> None:
         self.store = store
         self.engine = QuizEngine(QuestionGenerator(taxa(), random.Random(7)), store)
         self.leases = LeaseStore(store, name, TTL, clock)
@@ -58,12 +49,12 @@ class Replica:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-async def stores(state_target, clock: Clock):
+async def stores(state_target, clock: ManualClock):
     a = await StateStore.open(state_target, clock=clock)
     b = await StateStore.open(state_target, clock=clock)
     c = await StateStore.open(state_target, clock=clock)
@@ -72,7 +63,7 @@ async def stores(state_target, clock: Clock):
         await s.close()
 
 
-async def test_acquire_renew_refuse_and_expire(stores, clock: Clock) -> None:
+async def test_acquire_renew_refuse_and_expire(stores, clock: ManualClock) -> None:
     a_store, b_store, _ = stores
     rnd = await a_store.start_round("fake", "g", "g", 3, "kids")
     a, b = LeaseStore(a_store, "A", TTL, clock), LeaseStore(b_store, "B", TTL, clock)
@@ -95,7 +86,7 @@ async def test_acquire_renew_refuse_and_expire(stores, clock: Clock) -> None:
     assert await a.get(rnd.id) is None
 
 
-async def test_two_contenders_take_an_expired_lease_over_exactly_once(stores, clock: Clock) -> None:
+async def test_two_contenders_take_an_expired_lease_over_exactly_once(stores, clock: ManualClock) -> None:
     a_store, b_store, c_store = stores
     rnd = await a_store.start_round("fake", "g", "g", 3, "kids")
     assert await LeaseStore(a_store, "A", TTL, clock).acquire(rnd.id)
@@ -109,7 +100,7 @@ async def test_two_contenders_take_an_expired_lease_over_exactly_once(stores, cl
         clock.now += TTL + 1
 
 
-async def test_replica_b_finishes_the_round_replica_a_started(stores, clock: Clock) -> None:
+async def test_replica_b_finishes_the_round_replica_a_started(stores, clock: ManualClock) -> None:
     a_store, b_store, _ = stores
     a, b = Replica(a_store, "A", clock), Replica(b_store, "B", clock)
     transport_a = FakeTransport()
@@ -156,7 +147,7 @@ async def test_replica_b_finishes_the_round_replica_a_started(stores, clock: Clo
     assert (ana.points, ana.answered) == (2, 2)  # nothing lost or counted twice
 
 
-async def test_a_round_cut_between_questions_goes_on_with_the_next(stores, clock: Clock) -> None:
+async def test_a_round_cut_between_questions_goes_on_with_the_next(stores, clock: ManualClock) -> None:
     a_store, b_store, _ = stores
     a, b = Replica(a_store, "A", clock), Replica(b_store, "B", clock)
     a.sessions.config = RoundConfig(open_period_s=PERIOD, reveal_pause_s=5, renew_s=TTL / 3)
@@ -171,7 +162,7 @@ async def test_a_round_cut_between_questions_goes_on_with_the_next(stores, clock
     assert b.transports[0].log == [("question", "2/2")]
 
 
-async def test_startup_leaves_rounds_another_replica_holds(stores, clock: Clock) -> None:
+async def test_startup_leaves_rounds_another_replica_holds(stores, clock: ManualClock) -> None:
     a_store, b_store, _ = stores
     held = await a_store.start_round("fake", "g1", "g1", 3, "kids")
     cut = await a_store.start_round("fake", "g2", "g2", 3, "kids")
@@ -201,7 +192,9 @@ def test_questions_survive_the_database_and_the_replica_id_has_a_default() -> No
     assert replica_id(Settings(_env_file=None)).endswith(f"-{os.getpid()}")
 
 
-async def test_a_stop_that_reaches_another_replica_ends_the_round_on_its_owner(stores, clock: Clock) -> None:
+async def test_a_stop_that_reaches_another_replica_ends_the_round_on_its_owner(
+    stores, clock: ManualClock
+) -> None:
     a_store, b_store, _ = stores
     a, b = Replica(a_store, "A", clock), Replica(b_store, "B", clock)
     transport_a = FakeTransport()
@@ -224,7 +217,7 @@ async def test_a_stop_that_reaches_another_replica_ends_the_round_on_its_owner(s
     assert (await a_store.get_round(q1.round_id)).status == "stopped"
 
 
-async def test_answers_stored_by_another_replica_close_the_question_early(stores, clock: Clock) -> None:
+async def test_answers_stored_by_another_replica_close_the_question_early(stores, clock: ManualClock) -> None:
     a_store, b_store, _ = stores
     a, b = Replica(a_store, "A", clock), Replica(b_store, "B", clock)
     transport = FakeTransport(players=2)

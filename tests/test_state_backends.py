@@ -18,6 +18,7 @@ from bot.state.db import state_db_url
 from bot.state.store import StateStore
 from bot.state.tables import metadata
 from bot.state.updates import Claim
+from tests.manual_clock import ManualClock
 from tests.test_quiz_fixtures import taxa
 
 
@@ -94,18 +95,18 @@ async def test_an_update_is_claimed_once_across_replicas(state_target):
 async def test_an_update_whose_replica_died_is_claimed_again_after_its_lease(state_target):
     """Replica A claims an update and dies before finishing it: while A's claim lasts a re-delivery is
     busy (Telegram is asked to retry), after it B claims it, and once B finished it is done for all."""
-    now = [1000.0]
-    a = await StateStore.open(state_target, clock=lambda: now[0])
-    b = await StateStore.open(state_target, clock=lambda: now[0])
+    clock = ManualClock(1000.0)
+    a = await StateStore.open(state_target, clock=clock)
+    b = await StateStore.open(state_target, clock=clock)
     try:
         assert await a.claim_update("bot1", 7, 5.0) is Claim.CLAIMED
-        now[0] += 4.0
+        clock.now += 4.0
         assert await b.claim_update("bot1", 7, 5.0) is Claim.BUSY
-        now[0] += 2.0  # A's claim expired at +5 s
+        clock.now += 2.0  # A's claim expired at +5 s
         assert await b.claim_update("bot1", 7, 5.0) is Claim.CLAIMED
         assert await a.claim_update("bot1", 7, 5.0) is Claim.BUSY
         await b.finish_update("bot1", 7)
-        now[0] += 60.0
+        clock.now += 60.0
         assert await a.claim_update("bot1", 7, 5.0) is Claim.DONE
         assert await b.claim_update("bot1", 7, 5.0) is Claim.DONE
     finally:
