@@ -81,6 +81,7 @@ __all__ = [
     "RoundSessions",
     "StopRefused",
     "announce_restart",
+    "may_stop",
     "parse_quiz_args",
     "round_config",
 ]
@@ -104,6 +105,22 @@ TextKind = Literal["intro", "summary", "error", "interrupted"]
 
 class StopRefused(Exception):
     """The user may not stop this round (text: :data:`STOP_NOT_ALLOWED_TEXT`)."""
+
+
+async def may_stop(
+    starter_id: str | None, user_id: str | int, admin: bool | None, transport: QuizTransport | None
+) -> bool:
+    """The one stop policy: the round's starter (``starter_id``; ``None`` when unknown), or an admin of
+    the chat (``admin``; ``None``: ask ``transport.is_admin``, and a failing or missing transport means
+    no)."""
+    if starter_id is not None and str(user_id) == starter_id:
+        return True
+    if admin is None and transport is not None:
+        try:
+            admin = await transport.is_admin(str(user_id))
+        except Exception:
+            admin = False
+    return bool(admin)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -495,18 +512,6 @@ class RoundSession:
                 log.info("quiz: could not close a stopped question on %s (%s)", self.chat.platform,
                          type(exc).__name__)
 
-    async def may_stop(self, user_id: str | int, admin: bool | None = None) -> bool:
-        """The one stop policy: the starter, or an admin of the chat (``admin``; ``None``: ask the
-        transport)."""
-        if str(user_id) == self.starter_id:
-            return True
-        if admin is None:
-            try:
-                admin = await self.transport.is_admin(str(user_id))
-            except Exception:
-                admin = False
-        return bool(admin)
-
     async def stop(self, user_id: str | int, admin: bool | None = None) -> RoundSummary | None:
         """End the round early for ``user_id``: cancel and drain its task, end it in the engine (points
         won are kept), close the open question where it was posted. Returns the summary (the caller
@@ -515,7 +520,7 @@ class RoundSession:
         Raises:
             StopRefused: ``user_id`` neither started the round nor administers the chat.
         """
-        if not await self.may_stop(user_id, admin):
+        if not await may_stop(self.starter_id, user_id, admin, self.transport):
             raise StopRefused(STOP_NOT_ALLOWED_TEXT)
         return await self._end(notice=None)
 

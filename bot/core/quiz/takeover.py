@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.quiz.engine import ChatRef, RoundAlreadyRunning, RoundSummary, summary_text
 from bot.core.quiz.questions import Question, question_from_json, question_to_json
-from bot.core.quiz.session import STOP_NOT_ALLOWED_TEXT, Posted, StopRefused
+from bot.core.quiz.session import STOP_NOT_ALLOWED_TEXT, Posted, StopRefused, may_stop
 from bot.state.leases import RoundLeases
 from bot.state.quiz import INTERRUPTED, STOPPED, Round
 from bot.state.store import StateStore
@@ -145,13 +145,7 @@ async def stop_elsewhere(
     if rnd is None:
         return None
     plan = await leases.load_plan(rnd.id)
-    allowed = plan is not None and plan.starter_id == str(user_id)
-    if not allowed and admin is None and transport is not None:
-        try:
-            admin = await transport.is_admin(str(user_id))
-        except Exception:
-            admin = False
-    if not (allowed or admin):
+    if not await may_stop(plan.starter_id if plan is not None else None, user_id, admin, transport):
         raise StopRefused(STOP_NOT_ALLOWED_TEXT)
     if not await store.finish_round(rnd.id, STOPPED):
         return None
